@@ -1,0 +1,55 @@
+# bams3: the two commands users run are `make demo` and `make test`.
+# Everything they need (Debian packages, the virtualenv, pip packages) is installed here.
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+SYSTEM_STAMP := $(VENV)/.system-packages
+# Debian packages the build and the tests need (a C compiler for the record walker).
+DEB_BUILD := gcc libc6-dev make
+DEB_BENCH := samtools art-nextgen-simulation-tools minimap2 time
+
+.PHONY: all demo test fuzz bench install system-packages clean distclean
+
+all: test
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Install missing Debian packages once (root or sudo); skipped when all are present.
+$(SYSTEM_STAMP): | $(VENV)/bin/python
+	@bash tools/ensure-debian-packages.sh $(DEB_BUILD)
+	@touch $@
+
+$(STAMP): pyproject.toml setup.py src/bams3/bam/_walk.c $(SYSTEM_STAMP) | $(VENV)/bin/python
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+
+## make demo: set up, generate a small realistic data set, run the workflow end to end on local disk
+demo: $(STAMP)
+	@bash tools/demo.sh
+
+## make test: set up and run the whole test suite
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make fuzz: a longer fuzzing run than the time-boxed one inside `make test`
+fuzz: $(STAMP)
+	BAMS3_FUZZ_EXAMPLES=20000 $(PY) -m pytest tests -m fuzz -p no:timeout $(PYTEST_ARGS)
+
+## make bench: side-by-side benchmarks against samtools, written to docs/BENCHMARKS.md
+bench: $(STAMP)
+	@bash tools/ensure-debian-packages.sh $(DEB_BENCH)
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf build src/*.egg-info .pytest_cache demo-run
+	find src -name '*.so' -delete
+
+distclean: clean
+	rm -rf $(VENV) bench/.cache
