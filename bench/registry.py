@@ -1,0 +1,71 @@
+"""The benchmarks, by name.
+
+A benchmark is one module in ``bench/`` with::
+
+    TITLE: str                                            # section heading in docs/BENCHMARKS.md
+    def add_arguments(parser: argparse.ArgumentParser) -> None   # its own options, if any
+    def run(ctx: bench.context.Context, args) -> BenchResult     # usually: build Cases, ctx.measure(...)
+
+``run`` may set up whatever the measurement needs around ``ctx.measure`` (a loopback S3 server, a
+byte-counting proxy, a cohort of copies) and pass extra numbers on in ``BenchResult.extra``; writing
+the doc section and the JSON is the harness's job. To add one: write the module, then set its
+``module`` here (an entry with ``module=None`` is planned and refuses to run).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .context import Context
+    from .report import BenchResult
+
+
+class BenchmarkModule(Protocol):
+    TITLE: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, ctx: Context, args: argparse.Namespace) -> BenchResult: ...
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    summary: str
+    #: dotted module path; None while the benchmark is only planned
+    module: str | None = None
+
+    @property
+    def implemented(self) -> bool:
+        return self.module is not None
+
+    def load(self) -> BenchmarkModule:
+        if self.module is None:
+            raise LookupError(f"benchmark {self.name!r} is planned but not written yet")
+        mod: ModuleType = importlib.import_module(self.module)
+        return mod  # type: ignore[return-value]
+
+
+#: in the order ``python -m bench all`` runs them and ``python -m bench list`` shows them
+REGISTRY: tuple[Entry, ...] = (
+    Entry("flagstat", "bams3 flagstat vs samtools flagstat, 1 and N threads, local BAM", "bench.flagstat"),
+    Entry("scan", "chunk statistics (bams3 plan + chunk-stats over shards) vs samtools view -c per region"),
+    Entry("convert", "BAM -> BAMS3 on disk and on S3: time, memory, size vs samtools view -C (CRAM 3.1)"),
+    Entry("query", "region queries on BAMS3 over S3 vs samtools view -c s3+http://: time, requests and "
+                   "bytes through a counting proxy"),
+    Entry("cohort", "many samples x many regions vs a loop of samtools view -c"),
+    Entry("stage", "manifest staging of remote BAMs: throughput and recovery under injected faults"),
+    Entry("sync", "sync disk <-> S3: unchanged-tree cost (requests) and throughput vs aws s3 sync"),
+    Entry("workflow", "snakemake dry-run at scale (thousands of samples, shards): DAG time and memory"),
+)
+
+
+def get(name: str) -> Entry:
+    for entry in REGISTRY:
+        if entry.name == name:
+            return entry
+    raise KeyError(name)
