@@ -11,6 +11,20 @@ on request) and returns the parameters with the names replaced by local paths.
 """
 from __future__ import annotations
 
+from ._fetch import StagedFile, StageFileError
+from ._jsonfile import read_request, write_response
+from .manager import DataStagingManager, OnError
 from .models import FileFailure, ManifestEntry, StageRequest, StageResponse
 
-__all__ = ["FileFailure", "ManifestEntry", "StageRequest", "StageResponse"]
+__all__ = [
+    "DataStagingManager",
+    "FileFailure",
+    "ManifestEntry",
+    "OnError",
+    "StageFileError",
+    "StageRequest",
+    "StageResponse",
+    "StagedFile",
+    "read_request",
+    "write_response",
+]
