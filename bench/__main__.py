@@ -60,6 +60,8 @@ def _run_options() -> argparse.ArgumentParser:
                    help="skip the untimed warm-up run of each command")
     g.add_argument("--bams3", default=_default_bams3(), help="bams3 executable (default: %(default)s)")
     g.add_argument("--samtools", default="samtools", help="samtools executable (default: %(default)s)")
+    g.add_argument("--profile", action="store_true",
+                   help="afterwards, run each bams3 command once under cProfile (reports in bench/.cache/scratch/)")
     g.add_argument("--write", action=argparse.BooleanOptionalAction, default=None,
                    help="write docs/BENCHMARKS.md sections and bench/results/*.json "
                         "(default: yes, except with --small)")
@@ -101,7 +103,7 @@ def _run_benchmarks(names: Sequence[str], args: argparse.Namespace, invocation: 
     write = (not args.small) if args.write is None else args.write
     ctx = Context(
         bams3=args.bams3, samtools=args.samtools, spec=_spec(args), cache_dir=args.cache_dir,
-        repeats=args.repeats, warmup=args.warmup, invocation=invocation, log=_log,
+        repeats=args.repeats, warmup=args.warmup, invocation=invocation, log=_log, profile=args.profile,
     )
     done: list[report.BenchResult] = []
     failed: list[str] = []

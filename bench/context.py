@@ -31,6 +31,8 @@ class Context:
     warmup: bool
     invocation: str
     log: Log
+    #: profile every bams3 command once more under cProfile after measuring (see bench.profiling)
+    profile: bool = False
     scratch: Path = field(default_factory=lambda: REPO_ROOT / "bench" / ".cache" / "scratch")
     _dataset: Dataset | None = None
     _machine: Machine | None = None
@@ -83,6 +85,10 @@ class Context:
             cases, repeats=self.repeats, warmup=self.warmup, scratch=self.scratch / name,
             cwd=REPO_ROOT, log=self.log,
         )
+        if self.profile:
+            from .profiling import profile_bams3
+
+            profile_bams3(results, self.bams3, REPO_ROOT, self.scratch / name, self.log)
         return BenchResult(
             name=name,
             title=title,

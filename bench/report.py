@@ -39,7 +39,10 @@ class BenchResult:
 
 
 def _fmt_s(seconds: float) -> str:
-    return f"{seconds:.2f}" if seconds >= 0.1 else f"{seconds:.3f}"
+    """Three significant-ish digits: 0.873, 1.19, 26.8."""
+    if seconds < 1:
+        return f"{seconds:.3f}"
+    return f"{seconds:.2f}" if seconds < 10 else f"{seconds:.1f}"
 
 
 def _ratio(case: CaseResult, m: Measured) -> str:
@@ -51,7 +54,7 @@ def _ratio(case: CaseResult, m: Measured) -> str:
 def table(result: BenchResult) -> str:
     """The Markdown table: one row per command, grouped by case."""
     head = (
-        "| case | command | min s | median s | x anchor (median) | CPU s (median) | peak RSS MiB |\n"
+        "| case | command | min s | median s | × anchor (median) | CPU s (median) | peak RSS MiB |\n"
         "|---|---|---:|---:|---:|---:|---:|"
     )
     rows = []
@@ -132,7 +135,11 @@ def write_json(results_dir: Path, result: BenchResult, dataset_manifest: dict[st
             {
                 "case": case.case.name,
                 "rows": [
-                    {**m.as_dict(), "ratio_to_anchor_median": round(case.ratio(m), 4)}
+                    {
+                        **m.as_dict(),
+                        "ratio_to_anchor_median": round(case.ratio(m), 4),
+                        "ratio_to_anchor_min": round(m.min_s / case.anchor.min_s, 4),
+                    }
                     for m in case.measured
                 ],
             }

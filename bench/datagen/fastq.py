@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.fastq) % 2:
         parser.error("FASTQ files come in pairs (R1 R2)")
-    pairs = list(zip(args.fastq[::2], args.fastq[1::2]))
+    pairs = list(zip(args.fastq[::2], args.fastq[1::2], strict=True))
     try:
         n_pairs, n_dups = interleave(pairs, sys.stdout.buffer, args.dup_rate, args.seed)
         sys.stdout.buffer.flush()

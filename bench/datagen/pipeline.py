@@ -11,8 +11,8 @@ statistics are not all trivially 100%:
    places or a place and the contaminant (mates on different contigs, singletons,
    supplementary alignments);
 3. one streaming pipe: interleave + inject PCR duplicates (:mod:`bench.datagen.fastq`) |
-   ``minimap2 -ax sr -t 2`` (plus near-equal secondary alignments) | ``samtools fixmate -m`` | ``samtools sort`` | ``samtools markdup``,
-   then ``samtools index``.
+   ``minimap2 -ax sr -t 2`` (plus near-equal secondary alignments) | ``samtools fixmate -m`` |
+   ``samtools sort`` | ``samtools markdup``, then ``samtools index``.
 
 The result lives in ``bench/.cache/<key>/`` where the key names every parameter and the generator
 version; a directory that exists is complete (it is built under ``<key>.partial`` and renamed at the

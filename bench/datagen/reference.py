@@ -114,12 +114,12 @@ def generate(contigs: Iterable[Contig], seed: int, segdups: int = 6) -> dict[str
     families = _families(rng)
     contigs = list(contigs)
     seqs = [_isochore_sequence(rng, c.length) for c in contigs]
-    for contig, seq in zip(contigs, seqs):
+    for contig, seq in zip(contigs, seqs, strict=True):
         _insert_repeats(rng, seq, families, contig.repeats_per_mbp)
     _segmental_duplications(rng, seqs, segdups)
-    for contig, seq in zip(contigs, seqs):
+    for contig, seq in zip(contigs, seqs, strict=True):
         seq[: contig.n_gap] = _N
-    return {c.name: _LETTERS[s] for c, s in zip(contigs, seqs)}
+    return {c.name: _LETTERS[s] for c, s in zip(contigs, seqs, strict=True)}
 
 
 def random_sequence(seed: int, length: int, gc: float) -> np.ndarray:
