@@ -9,13 +9,14 @@ Python work apart. The report goes to ``bench/.cache/scratch/<benchmark>/profile
 from __future__ import annotations
 
 import io
+import os
 import pstats
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .runner import CaseResult, Command
+from .runner import CaseResult, Measured
 
 Log = Callable[[str], None]
 
@@ -26,14 +27,23 @@ def _python_for(bams3: str) -> str:
     return str(beside) if beside.exists() else sys.executable
 
 
-def profile_command(command: Command, bams3: str, cwd: Path, out_dir: Path, index: int) -> Path:
-    """Profile one bams3 command (``argv[0]`` is bams3) and write the top of its stats as text."""
+def profile_command(measured: Measured, bams3: str, cwd: Path, out_dir: Path, index: int) -> Path:
+    """Profile one bams3 command (``argv[0]`` is bams3) and write the top of its stats as text.
+
+    ``python -m cProfile`` exits 0 even when the profiled program exits with an error, so the
+    profiled run counts only if it printed exactly what the measured run printed.
+    """
+    command = measured.command
     out_dir.mkdir(parents=True, exist_ok=True)
     raw = out_dir / f"profile-{index}.prof"
+    stdout = out_dir / f"profile-{index}.out"
     argv = [_python_for(bams3), "-m", "cProfile", "-o", str(raw), "-m", "bams3", *command.argv[1:]]
-    done = subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"profiling `{command.shell()}` failed: {done.stderr.strip()[-500:]}")
+    with open(stdout, "wb") as out:
+        done = subprocess.run(argv, cwd=cwd, env={**os.environ, **command.env}, stdout=out,
+                              stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0 or stdout.read_bytes() != measured.stdout.read_bytes():
+        raise RuntimeError(f"profiling `{command.shell()}` did not reproduce the measured run: "
+                           f"{done.stderr.strip()[-500:] or 'different output'}")
     text = io.StringIO()
     text.write(f"# {command.shell()}\n")
     for key in ("cumulative", "tottime"):
@@ -47,11 +57,11 @@ def profile_command(command: Command, bams3: str, cwd: Path, out_dir: Path, inde
 def profile_bams3(cases: Sequence[CaseResult], bams3: str, cwd: Path, out_dir: Path, log: Log) -> list[Path]:
     """Profile every bams3 command of ``cases``; return the report paths."""
     reports = []
-    commands = [m.command for case in cases for m in case.measured if m.command.tool == "bams3"]
-    for i, command in enumerate(commands):
-        log(f"[bench]   profiling: {command.shell()}")
+    runs = [m for case in cases for m in case.measured if m.command.tool == "bams3"]
+    for i, measured in enumerate(runs):
+        log(f"[bench]   profiling: {measured.command.shell()}")
         try:
-            path = profile_command(command, bams3, cwd, out_dir, i)
+            path = profile_command(measured, bams3, cwd, out_dir, i)
         except RuntimeError as exc:  # a profile is a diagnostic: it never fails the benchmark
             log(f"[bench]   WARNING: {exc}")
             continue
