@@ -19,7 +19,9 @@ Why it is built this way:
 """
 from __future__ import annotations
 
+import difflib
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -62,8 +64,6 @@ class Command:
 
     def shell(self) -> str:
         """The command as one would type it (environment assignments first)."""
-        import shlex
-
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
         cmd = shlex.join(self.argv)
         return f"{env} {cmd}" if env else cmd
@@ -156,8 +156,6 @@ def same_bytes(anchor: Path, candidate: Path) -> str | None:
     a, b = anchor.read_bytes(), candidate.read_bytes()
     if a == b:
         return None
-    import difflib
-
     diff = difflib.unified_diff(
         a.decode(errors="replace").splitlines(), b.decode(errors="replace").splitlines(),
         "anchor", "candidate", lineterm="", n=1,
@@ -209,16 +207,18 @@ def measure_cases(
             stem = scratch / f"case{ci}-cmd{mi}"
             slots.append((case, cmd, stem.with_suffix(".out"), stem.with_suffix(".err")))
     samples: dict[int, list[Sample]] = {i: [] for i in range(len(slots))}
+    # The anchor is the first slot of its case, so its output is fresh when the candidates run.
+    anchor_out = {id(case): out for case, cmd, out, _ in slots if cmd is case.anchor}
 
     if warmup:
         for case, cmd, out, err in slots:
             log(f"[bench]   warm-up: {cmd.shell()}")
             run_once(cmd, cwd, out, err)
-            _check(case, cmd, out, scratch, slots)
+            _check(case, cmd, anchor_out[id(case)], out)
     for r in range(repeats):
         for i, (case, cmd, out, err) in enumerate(slots):
             sample = run_once(cmd, cwd, out, err)
-            _check(case, cmd, out, scratch, slots)
+            _check(case, cmd, anchor_out[id(case)], out)
             samples[i].append(sample)
             log(f"[bench]   run {r + 1}/{repeats} {sample.wall_s:7.3f} s "
                 f"{sample.max_rss_kib / 1024:7.1f} MiB  {cmd.label} ({case.name})")
@@ -233,12 +233,10 @@ def measure_cases(
     return results
 
 
-def _check(case: Case, cmd: Command, out: Path, scratch: Path,
-           slots: Sequence[tuple[Case, Command, Path, Path]]) -> None:
-    """Compare a candidate's output with its case's anchor output (the anchor runs first)."""
+def _check(case: Case, cmd: Command, anchor_out: Path, out: Path) -> None:
+    """Fail unless a candidate's output agrees with its case's anchor output."""
     if cmd is case.anchor:
         return
-    anchor_out = next(o for c, k, o, _ in slots if c is case and k is case.anchor)
     problem = case.check(anchor_out, out)
     if problem:
         raise BenchFailure(
