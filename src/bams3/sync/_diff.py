@@ -48,6 +48,9 @@ class Decision:
     item: SyncItem
     kind: DecisionKind
     reason: str
+    #: what the listings said (the transfer step needs them to verify and copy)
+    source: Listed | None = None
+    destination: Listed | None = None
 
 
 def mtime_seconds(mtime: float | datetime | None) -> int | None:
@@ -61,20 +64,23 @@ def mtime_seconds(mtime: float | datetime | None) -> int | None:
 
 def decide(item: SyncItem, src: Listed, dst: Listed | None, compare: CompareMode) -> Decision:
     """Copy, skip or verify one source object against what the destination holds."""
+    def decision(kind: DecisionKind, reason: str) -> Decision:
+        return Decision(item, kind, reason, src, dst)
+
     if dst is None:
-        return Decision(item, "copy", "new")
+        return decision("copy", "new")
     if src.size != dst.size:
-        return Decision(item, "copy", "size differs")
+        return decision("copy", "size differs")
     if compare == "size":
-        return Decision(item, "skip", "same size")
+        return decision("skip", "same size")
     if compare == "checksum":
-        return Decision(item, "verify", "same size")
+        return decision("verify", "same size")
     src_time, dst_time = mtime_seconds(src.mtime), mtime_seconds(dst.mtime)
     if src_time is None or dst_time is None:
-        return Decision(item, "copy", "modification time unknown")
+        return decision("copy", "modification time unknown")
     if src_time > dst_time:
-        return Decision(item, "copy", "source newer")
-    return Decision(item, "skip", "unchanged")
+        return decision("copy", "source newer")
+    return decision("skip", "unchanged")
 
 
 def diff(
@@ -110,5 +116,6 @@ def diff(
     if delete:
         for key in sorted(destination):
             if key not in targets:
-                decisions.append(Decision(SyncItem(key, destination[key].size), "delete", "absent from source"))
+                info = destination[key]
+                decisions.append(Decision(SyncItem(key, info.size), "delete", "absent from source", None, info))
     return decisions
