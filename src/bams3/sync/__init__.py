@@ -18,9 +18,10 @@ Examples
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._filters import FilterRule, PathFilter
 from ._pack import first_fit_decreasing
-from ._run import SyncFailedError, plan, run_batch, sync
 from .models import (
     Batch,
     BatchSyncRequest,
@@ -33,6 +34,21 @@ from .models import (
     SyncReport,
     SyncRequest,
 )
+
+if TYPE_CHECKING:
+    from ._run import SyncFailedError, plan, run_batch, sync
+
+#: loaded on first use, so that the CLI can build its parser from the models cheaply
+_LAZY = {"sync", "plan", "run_batch", "SyncFailedError"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import _run
+
+        return getattr(_run, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "sync",
