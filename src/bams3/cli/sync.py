@@ -27,6 +27,7 @@ _OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "move": ("--move/--retain-source", ("sync", "plan")),
     "allow_partial_failure": ("--allow-partial-failure", ("sync", "batch")),
     "jobs": ("--jobs", FORMS),
+    "part_size": ("--part-size", ("sync", "plan")),
     "report": ("--report", ("sync", "batch")),
     "batch_bytes": ("--batch-bytes", ("plan",)),
     "output": ("--output", ("plan",)),
@@ -34,7 +35,7 @@ _OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 #: options that become :class:`bams3.sync.SyncOptions` fields
 _SYNC_OPTION_FIELDS = ("compare", "filters", "delete", "dry_run", "fail_if_missing", "move",
-                       "allow_partial_failure", "jobs")
+                       "allow_partial_failure", "jobs", "part_size")
 
 USAGE = """bams3 sync [options] SRC DST
        bams3 sync plan [options] SRC DST --batch-bytes SIZE -o PLAN
@@ -126,6 +127,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     run_group = parser.add_argument_group("how it runs (sync, batch)")
     run_group.add_argument("-j", "--jobs", type=int, metavar="N",
                            help=f"objects transferred at once (default: {SyncOptions().jobs})")
+    run_group.add_argument("--part-size", metavar="SIZE",
+                           help="(sync, plan) multipart part size for uploads, e.g. 64M (default: grows with "
+                                "the object from 8 MiB; S3 allows 5 MiB to 5 GiB)")
     run_group.add_argument("-n", "--dry-run", action="store_true", help="print what would be done; change nothing")
     run_group.add_argument("--allow-partial-failure", action="store_true",
                            help="try every object and report the failures, instead of stopping at the first")
@@ -163,7 +167,11 @@ def _form(args: argparse.Namespace) -> tuple[str, list[str]]:
 def _options(args: argparse.Namespace) -> Any:
     from ..sync import FilterRule, PathFilter, SyncOptions
 
+    from ..units import parse_bytes
+
     given = {name: getattr(args, name) for name in _SYNC_OPTION_FIELDS if name in vars(args)}
+    if "part_size" in given:
+        given["part_size"] = parse_bytes(given["part_size"])
     if "filters" in given:
         given["filters"] = PathFilter(tuple(FilterRule(kind, pattern) for kind, pattern in given["filters"]))
     return SyncOptions(**given)

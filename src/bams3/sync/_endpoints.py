@@ -15,6 +15,7 @@ read-only and have no listing (``bams3 stage`` downloads them).
 from __future__ import annotations
 
 import os
+from urllib.parse import unquote, urlsplit
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,8 @@ def is_local(url: str) -> bool:
 
 
 def _local_path(url: str) -> str:
-    return url[len("file://"):] if url.startswith("file://") else url
+    """The filesystem path of a local path or ``file:///path`` URL (percent-decoded)."""
+    return unquote(urlsplit(url).path) if url.startswith("file://") else url
 
 
 def normalise_url(url: str) -> str:

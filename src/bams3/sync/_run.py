@@ -60,9 +60,8 @@ class SyncFailedError(Bams3Error):
 # ---- listing -------------------------------------------------------------------------------------
 
 def _root_exists(root: str) -> bool:
-    """A local root must be a directory; an S3 prefix "exists" once it holds an object."""
-    path = root[len("file://"):] if root.startswith("file://") else root
-    return os.path.isdir(path)
+    """A local root (already a plain absolute path) must be a directory; S3 prefixes exist once they hold objects."""
+    return os.path.isdir(root)
 
 
 def _check_not_nested(source: str, destination: str) -> None:
@@ -137,7 +136,7 @@ def _apply(decision: Decision, src: Store, dst: Store, options: SyncOptions) -> 
         else:
             kind, reason = "copy", "content differs"
     if kind == "copy" and not options.dry_run:
-        copy_object(src, source, dst, item.target)
+        copy_object(src, source, dst, item.target, part_size=options.part_size)
         log.debug("copied %s (%d bytes)", source.url, item.size)
     moved = options.move and not options.dry_run
     if moved:

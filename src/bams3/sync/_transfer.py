@@ -12,7 +12,8 @@ Which io call moves the bytes:
   interrupted download where it stopped);
 - S3 to S3 on one endpoint: :meth:`Store.copy_to`, a server-side copy (no object bytes
   through this machine);
-- anything else: :meth:`Store.copy_to`, streamed with bounded memory, multipart into S3.
+- local to local: :meth:`Store.copy_to` (a file copy renamed into place);
+- local to S3: streamed through a writer, multipart above one part (``part_size``).
 
 A local copy gets the source's modification time, so that the default size-and-time rule
 finds it unchanged on the next run.
@@ -35,22 +36,39 @@ __all__ = ["copy_object", "same_content"]
 #: a single-part S3 ETag is the hex MD5 of the content (multipart ones end in "-<parts>")
 _MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 _HASH_BLOCK = 8 * 1024 * 1024
+_COPY_BLOCK = 8 * 1024 * 1024
 
 
 def _local_file(store: Store, key: str) -> Path | None:
     """The path of ``key`` when ``store`` is a local folder, else None."""
     if store.scheme != "file":
         return None
-    return Path(store.local_path(key))  # type: ignore[attr-defined]
+    return store.path_of(key)  # type: ignore[attr-defined,no-any-return]
 
 
-def copy_object(src: Store, info: ObjectInfo, dst: Store, dst_key: str) -> ObjectInfo:
-    """Copy the object ``info`` describes from ``src`` to ``dst_key`` in ``dst``.
+def _stream_copy(src: Store, info: ObjectInfo, dst: Store, dst_key: str, *, part_size: int | None) -> None:
+    """Read ``info`` as a stream into a writer that commits only complete (multipart above one part)."""
+    with src.open_read(info.key) as reader, dst.open_write(dst_key, part_size=part_size, size_hint=info.size) as writer:
+        while block := reader.read(_COPY_BLOCK):
+            writer.write(block)
+        if writer.tell() != info.size:
+            raise IntegrityError(f"{info.url}: read {writer.tell()} bytes, expected {info.size}; "
+                                 "the source changed during the copy")
+
+
+def copy_object(src: Store, info: ObjectInfo, dst: Store, dst_key: str, *, part_size: int | None = None) -> ObjectInfo:
+    """Copy the object ``info`` describes from ``src`` to ``dst_key`` in ``dst``, and check it arrived.
+
+    Parameters
+    ----------
+    part_size
+        Multipart part size for uploads streamed through this machine (None: io's
+        choice). Server-side S3 copies choose their own.
 
     Returns
     -------
     ObjectInfo
-        The destination object as written.
+        The destination object, as a fresh stat sees it.
 
     Raises
     ------
@@ -61,14 +79,18 @@ def copy_object(src: Store, info: ObjectInfo, dst: Store, dst_key: str) -> Objec
     """
     target = _local_file(dst, dst_key)
     if target is not None and src.scheme != "file":
-        written = src.get_file(info.key, target, resume=True)
+        src.get_file(info.key, target, resume=True)
+    elif src.scheme == dst.scheme == "s3" or target is not None:
+        src.copy_to(info.key, dst, dst_key)
     else:
-        written = src.copy_to(info.key, dst, dst_key)
+        _stream_copy(src, info, dst, dst_key, part_size=part_size)
     if target is not None and info.mtime is not None:
         os.utime(target, (info.mtime, info.mtime))
-    if written.size != info.size:
-        raise IntegrityError(f"{dst.key_url(dst_key)}: holds {written.size} bytes after the copy, "
-                             f"expected {info.size} from {info.url}")
+    written = dst.stat(dst_key)
+    if written is None or written.size != info.size:
+        found = "nothing" if written is None else f"{written.size} bytes"
+        raise IntegrityError(f"{dst.key_url(dst_key)}: holds {found} after the copy, expected {info.size} "
+                             f"bytes from {info.url}")
     return written
 
 

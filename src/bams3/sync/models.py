@@ -85,10 +85,10 @@ class SyncOptions:
     allow_partial_failure
         Finish every item and report the failures instead of stopping at the first one.
     part_size
-        Multipart part size in bytes; ``None`` lets :mod:`bams3.io` choose (at least
-        5 MiB, at most 10,000 parts).
-    multipart_threshold
-        Objects at least this large are uploaded in parts; ``None`` uses io's threshold.
+        Multipart part size in bytes for uploads from local files; an object larger than
+        one part is uploaded in parts, several at a time. ``None`` lets :mod:`bams3.io`
+        choose (at least 5 MiB, growing with the object so it never needs more than
+        10,000 parts).
     """
 
     compare: CompareMode = "mtime"
@@ -100,7 +100,6 @@ class SyncOptions:
     move: bool = False
     allow_partial_failure: bool = False
     part_size: int | None = None
-    multipart_threshold: int | None = None
 
     def __post_init__(self) -> None:
         if self.compare not in get_args(CompareMode):
@@ -110,10 +109,16 @@ class SyncOptions:
         if self.move and self.compare == "size":
             raise UsageError("--move needs proof that the destination is identical: it cannot be combined "
                              "with --size-only")
-        if self.part_size is not None and self.part_size <= 0:
-            raise UsageError(f"part size must be positive, got {self.part_size}")
-        if self.multipart_threshold is not None and self.multipart_threshold <= 0:
-            raise UsageError(f"multipart threshold must be positive, got {self.multipart_threshold}")
+        if self.part_size is not None:
+            self._check_part_size(self.part_size)
+
+    @staticmethod
+    def _check_part_size(part_size: int) -> None:
+        from ..io.multipart import MAX_PART_SIZE, MIN_PART_SIZE  # only when asked: io is not free to import
+
+        if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+            raise UsageError(f"part size must be between {MIN_PART_SIZE} (5 MiB) and {MAX_PART_SIZE} (5 GiB) "
+                             f"bytes, S3's limits; got {part_size}")
 
     @property
     def skip_compare(self) -> CompareMode:
