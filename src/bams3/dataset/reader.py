@@ -1,0 +1,337 @@
+"""Reading a BAMS3 dataset: open (one GET), count, query, stream back to BAM.
+
+:class:`Dataset` fetches ``_metadata.json`` once and keeps it; every question after that is
+planned against it. A region query:
+
+1. picks the chunks of the region's reference whose first record starts before the region
+   ends and whose largest alignment end lies after it starts (this finds reads starting in
+   earlier bins that reach into the region);
+2. for ``count``, answers chunks whose records all start inside the region from the chunk
+   table alone;
+3. fetches the footers of the other chunks (one exact ranged GET each, cached), picks the
+   frames that can overlap in the same way (and, for ``count``, counts frames wholly inside
+   from the frame table);
+4. fetches those frames with merged ranged GETs, decodes them, and keeps the records with
+   ``pos < end and end > beg`` -- htslib's overlap rule, so the answer is what
+   ``samtools view BAM region`` prints, in the same (file) order.
+
+Work units are fetched and decoded on a thread pool with a bounded look-ahead, so a query
+over a whole chromosome streams in constant memory.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from ..errors import DatasetError, IntegrityError, ObjectNotFoundError
+from ..regions import Region, parse_region
+from ._records import decode_records
+from .codecs import FrameTable, UnknownCodec, ZstdFramesCodec
+from .keys import METADATA_KEY
+from .metadata import DatasetMetadata, parse_metadata
+
+if TYPE_CHECKING:
+    from ..bam.header import BamHeader, Reference
+    from ..bam.records import RecordBatch
+    from ..io import Store
+
+__all__ = ["Dataset", "QueryPlan"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: compressed bytes fetched and decoded by one task (bounded so that memory stays bounded)
+_UNIT_BYTES = 8 * 2**20
+#: footers kept per open dataset (a footer of a 30 MB chunk is a few KB)
+_FOOTER_CACHE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPlan:
+    """The chunks one region touches, split by what a count needs from each (indexes in file order)."""
+
+    region: Region
+    ref_id: int
+    beg: int
+    end: int
+    #: chunks that may hold overlapping records
+    chunks: np.ndarray
+    #: of those, the ones whose records all start inside the region (countable from metadata)
+    inside: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    """Frames of one chunk fetched and decoded together (consecutive, at most ~_UNIT_BYTES)."""
+
+    chunk: int
+    frames: np.ndarray
+
+
+class Dataset:
+    """An open BAMS3 dataset (format version 1).
+
+    Parameters
+    ----------
+    store
+        Store rooted at the dataset prefix.
+    metadata
+        Its parsed ``_metadata.json``.
+    max_concurrency
+        Requests (and frame decodes) in flight at once.
+
+    Examples
+    --------
+    >>> ds = Dataset.open("s3://bucket/cohort/NA12878.bams3")     # doctest: +SKIP
+    >>> ds.count("chr20:10M-11M")                                  # doctest: +SKIP
+    >>> for batch in ds.query("chr20:10,000,000-10,001,000"): ...  # doctest: +SKIP
+    """
+
+    def __init__(self, store: Store, metadata: DatasetMetadata, *, max_concurrency: int = 8,
+                 metadata_bytes: int | None = None) -> None:
+        self.store = store
+        self.metadata = metadata
+        self.metadata_bytes = metadata_bytes
+        self.max_concurrency = max_concurrency
+        self._footers: OrderedDict[int, FrameTable] = OrderedDict()
+        self._lock = threading.Lock()
+        self._lengths = {r.name: r.length for r in metadata.header.references}
+
+    @classmethod
+    def open(cls, url: str, *, max_concurrency: int = 8) -> "Dataset":
+        """Open the dataset at ``url`` (local folder or ``s3://`` prefix) with one GET.
+
+        Raises
+        ------
+        DatasetError
+            No ``_metadata.json`` (an unfinished conversion or a wrong path), or metadata that
+            fails validation.
+        """
+        from ..io import open_store
+
+        store = open_store(url)
+        data = store.get(METADATA_KEY)
+        if data is None:
+            raise DatasetError(f"{store.url}: not a complete BAMS3 dataset (no {METADATA_KEY}: "
+                               "wrong path, or a conversion that did not finish)")
+        metadata = parse_metadata(data, name=store.key_url(METADATA_KEY))
+        return cls(store, metadata, max_concurrency=max_concurrency, metadata_bytes=len(data))
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def url(self) -> str:
+        return self.store.url
+
+    @property
+    def header(self) -> BamHeader:
+        return self.metadata.header
+
+    @property
+    def references(self) -> tuple[Reference, ...]:
+        return self.metadata.header.references
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.url!r})"
+
+    # ------------------------------------------------------------------ planning
+
+    def resolve(self, region: str | Region) -> Region:
+        """Parse a samtools-style region (or check a :class:`Region`) against the references.
+
+        Raises
+        ------
+        RegionError
+            Malformed, or a reference the dataset does not have.
+        """
+        if isinstance(region, str):
+            region = parse_region(region, self._lengths)
+        return region.check(self._lengths, source=self.url)
+
+    def plan(self, region: str | Region) -> QueryPlan:
+        """Which chunks a region touches (no I/O)."""
+        resolved = self.resolve(region)
+        ref_id = self.header.ref_id(resolved.contig)
+        beg, end = resolved.start, resolved.end
+        assert end is not None
+        chunks = self.metadata.chunks.select(ref_id, beg, end)
+        inside = chunks[self.metadata.chunks.inside(beg, end)[chunks]]
+        return QueryPlan(resolved, ref_id, beg, end, chunks, inside)
+
+    def _codec(self, chunk: int) -> ZstdFramesCodec:
+        codec = self.metadata.codec(chunk)
+        if isinstance(codec, UnknownCodec):
+            codec.require(self.store.key_url(self.metadata.chunk_key(chunk)))
+        assert isinstance(codec, ZstdFramesCodec)
+        return codec
+
+    def footer(self, chunk: int) -> FrameTable:
+        """The frame table of chunk ``chunk`` (one ranged GET, then cached)."""
+        with self._lock:
+            table = self._footers.get(chunk)
+            if table is not None:
+                self._footers.move_to_end(chunk)
+                return table
+        self._codec(chunk)
+        key = self.metadata.chunk_key(chunk)
+        size = int(self.metadata.chunks.size[chunk])
+        footer_size = int(self.metadata.chunks.footer_size[chunk])
+        data = self.store.get(key, (size - footer_size, size))
+        name = self.store.key_url(key)
+        if data is None:
+            raise IntegrityError(f"{name}: chunk object is missing")
+        if len(data) != footer_size:
+            raise IntegrityError(f"{name}: chunk object is shorter than the metadata says ({size} bytes)")
+        table = FrameTable.decode_footer(data, chunk_size=size, name=name)
+        if int(table.n_records.sum()) != int(self.metadata.chunks.n_records[chunk]):
+            raise IntegrityError(f"{name}: chunk footer counts {int(table.n_records.sum())} records, "
+                                 f"the metadata {int(self.metadata.chunks.n_records[chunk])}")
+        with self._lock:
+            self._footers[chunk] = table
+            while len(self._footers) > _FOOTER_CACHE:
+                self._footers.popitem(last=False)
+        return table
+
+    def _footers_for(self, chunks: Iterable[int]) -> dict[int, FrameTable]:
+        chunks = list(chunks)
+        return dict(zip(chunks, self._map(self.footer, chunks)))
+
+    def _units(self, chunk: int, frames: np.ndarray, table: FrameTable) -> list[_Unit]:
+        """Split a chunk's selected frames into fetch units of at most ~_UNIT_BYTES."""
+        if len(frames) == 0:
+            return []
+        sizes = table.comp_size[frames].astype(np.int64)
+        group = (np.cumsum(sizes) - sizes) // _UNIT_BYTES
+        cuts = np.flatnonzero(np.diff(group)) + 1
+        return [_Unit(chunk, part) for part in np.split(frames, cuts)]
+
+    # ------------------------------------------------------------------ execution
+
+    def _map(self, func: Callable[[Any], T], items: Iterable[Any]) -> Iterator[T]:
+        """``map`` on a thread pool, in order, with at most ``max_concurrency`` items in flight."""
+        items = iter(items)
+        with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="bams3-read") as pool:
+            window: list[Future[T]] = []
+            try:
+                for item in items:
+                    window.append(pool.submit(func, item))
+                    if len(window) >= self.max_concurrency:
+                        yield window.pop(0).result()
+                while window:
+                    yield window.pop(0).result()
+            finally:
+                for future in window:
+                    future.cancel()
+
+    def _fetch_frames(self, unit: _Unit, table: FrameTable) -> list[bytes]:
+        """The decoded (raw record) bytes of a unit's frames, in order."""
+        codec = self._codec(unit.chunk)
+        key = self.metadata.chunk_key(unit.chunk)
+        name = self.store.key_url(key)
+        offsets = table.offsets[unit.frames]
+        ends = offsets + table.comp_size[unit.frames]
+        try:
+            blobs = self.store.get_ranges(key, list(zip(offsets.tolist(), ends.tolist())))
+        except ObjectNotFoundError:
+            raise IntegrityError(f"{name}: chunk object is missing") from None
+        out = []
+        for blob, frame in zip(blobs, unit.frames.tolist()):
+            if len(blob) != int(table.comp_size[frame]):
+                raise IntegrityError(f"{name}: chunk object is shorter than its frame table says")
+            out.append(codec.decompress(blob, int(table.raw_size[frame]), name=name))
+        return out
+
+    def _decode(self, unit: _Unit, table: FrameTable) -> list[RecordBatch]:
+        name = self.store.key_url(self.metadata.chunk_key(unit.chunk))
+        batches = []
+        for raw, frame in zip(self._fetch_frames(unit, table), unit.frames.tolist()):
+            batch = decode_records(raw, name=name)
+            if len(batch) != int(table.n_records[frame]):
+                raise IntegrityError(f"{name}: a frame holds {len(batch)} records, its table says "
+                                     f"{int(table.n_records[frame])}")
+            batches.append(batch)
+        return batches
+
+    # ------------------------------------------------------------------ questions
+
+    def count(self, region: str | Region) -> int:
+        """Records overlapping ``region``: what ``samtools view -c BAM region`` prints.
+
+        Chunks and frames whose records all start inside the region are counted from the
+        metadata and the frame tables; only frames at the region's edges are fetched, and
+        their records are counted from position arrays, never formatted.
+        """
+        plan = self.plan(region)
+        chunks = self.metadata.chunks
+        total = int(chunks.n_records[plan.inside].sum())
+        edge = np.setdiff1d(plan.chunks, plan.inside)
+        footers = self._footers_for(edge.tolist())
+        units: list[tuple[_Unit, FrameTable]] = []
+        for chunk, table in footers.items():
+            frames = table.overlapping(plan.beg, plan.end)
+            whole = table.inside(plan.beg, plan.end)[frames]
+            total += int(table.n_records[frames[whole]].sum())
+            units.extend((u, table) for u in self._units(chunk, frames[~whole], table))
+
+        def count_unit(item: tuple[_Unit, FrameTable]) -> int:
+            n = 0
+            for batch in self._decode(*item):
+                r = batch.records
+                n += int(np.count_nonzero((r["pos"] < plan.end) & (r["end"] > plan.beg)))
+            return n
+
+        return total + sum(self._map(count_unit, units))
+
+    def query(self, region: str | Region) -> Iterator[RecordBatch]:
+        """The records overlapping ``region``, in file order, as record batches.
+
+        The same records, in the same order, as ``samtools view BAM region``. Each batch is a
+        :class:`~bams3.bam.records.RecordBatch` (raw record bytes plus fixed-field columns).
+        """
+        plan = self.plan(region)
+        footers = self._footers_for(plan.chunks.tolist())
+        units = [(u, footers[c]) for c in plan.chunks.tolist()
+                 for u in self._units(c, footers[c].overlapping(plan.beg, plan.end), footers[c])]
+
+        def select(item: tuple[_Unit, FrameTable]) -> list[RecordBatch]:
+            out = []
+            for batch in self._decode(*item):
+                r = batch.records
+                keep = (r["pos"] < plan.end) & (r["end"] > plan.beg)
+                if keep.any():
+                    out.append(batch if keep.all() else batch[keep])
+            return out
+
+        for batches in self._map(select, units):
+            yield from batches
+
+    def iter_raw(self, region: str | Region | None = None) -> Iterator[bytes]:
+        """Raw record bytes (BAM encoding, ``block_size`` included) in file order.
+
+        Without a region: every record of the dataset, so ``header.raw`` followed by these
+        bytes is the source BAM's uncompressed stream, byte for byte.
+        """
+        if region is not None:
+            for batch in self.query(region):
+                yield batch.raw_bytes()
+            return
+        n = len(self.metadata.chunks)
+        footers = self._map(self.footer, range(n))
+        units = ((u, table) for chunk, table in zip(range(n), footers)
+                 for u in self._units(chunk, np.arange(len(table)), table))
+        for frames in self._map(lambda item: self._fetch_frames(*item), units):
+            yield from frames
+
+    def stats(self) -> dict[str, Any]:
+        """Dataset statistics from the metadata alone (no request beyond :meth:`open`'s)."""
+        from .summary import dataset_stats
+
+        return dataset_stats(self.metadata, url=self.url, metadata_bytes=self.metadata_bytes)
