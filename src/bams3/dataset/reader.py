@@ -24,7 +24,6 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,6 +31,7 @@ import numpy as np
 
 from ..errors import DatasetError, IntegrityError, ObjectNotFoundError
 from ..regions import Region, parse_region
+from ._parallel import ordered_map
 from ._records import decode_records
 from .codecs import FrameTable, UnknownCodec, ZstdFramesCodec
 from .keys import METADATA_KEY
@@ -216,20 +216,7 @@ class Dataset:
     # ------------------------------------------------------------------ execution
 
     def _map(self, func: Callable[[Any], T], items: Iterable[Any]) -> Iterator[T]:
-        """``map`` on a thread pool, in order, with at most ``max_concurrency`` items in flight."""
-        items = iter(items)
-        with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="bams3-read") as pool:
-            window: list[Future[T]] = []
-            try:
-                for item in items:
-                    window.append(pool.submit(func, item))
-                    if len(window) >= self.max_concurrency:
-                        yield window.pop(0).result()
-                while window:
-                    yield window.pop(0).result()
-            finally:
-                for future in window:
-                    future.cancel()
+        return ordered_map(func, items, max_concurrency=self.max_concurrency)
 
     def _fetch_frames(self, unit: _Unit, table: FrameTable) -> list[bytes]:
         """The decoded (raw record) bytes of a unit's frames, in order."""
