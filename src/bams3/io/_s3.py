@@ -1,0 +1,574 @@
+"""S3 (and S3-compatible servers) through boto3.
+
+Clients: one per endpoint, region and credential source, cached for the process
+(boto3 clients are thread-safe, sessions are not, so sessions are created under a lock
+and used only to make the client). The endpoint comes from the ``endpoint_url`` option,
+else ``$AWS_ENDPOINT_URL_S3``, else ``$AWS_ENDPOINT_URL`` (read when the store is
+opened, so tests can point a store at a proxy); with an endpoint, addressing is
+path-style, which local servers and most S3-compatible stores need.
+
+botocore's own retries are off (one attempt per call): :mod:`bams3.io.retry` is the
+only retry layer, and it resumes broken downloads instead of repeating them. Every
+call has the connect and read timeouts of :class:`~bams3.io.retry.Timeouts`.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import boto3
+import botocore.config
+import botocore.exceptions
+from botocore import UNSIGNED
+
+from ..errors import (
+    AuthenticationError,
+    Bams3Error,
+    IntegrityError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    TransientIOError,
+    UsageError,
+)
+from ._remote import RemoteStore, Response, check_span, error_for_response, parse_content_range
+from .keys import check_key
+from .metrics import IO_STATS
+from .multipart import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, PartSizer
+from .ranges import ByteRequest, http_range_header
+from .redact import redact_text
+from .retry import BadResponseError, RetryPolicy, Timeouts, call_with_retries
+from .store import ObjectInfo, ObjectWriter, PutMode, Store
+
+__all__ = ["S3Store", "S3Settings", "s3_client"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: largest object CopyObject copies in one request; larger ones use UploadPartCopy
+COPY_OBJECT_LIMIT = 5 * 1024**3
+#: part size of server-side multipart copies (no bytes pass through us: big parts are fine)
+COPY_PART_SIZE = 512 * 1024**2
+#: connections per client (stream read-ahead, range fetches and part uploads share them)
+MAX_POOL_CONNECTIONS = 64
+
+
+# --------------------------------------------------------------------------- clients
+
+
+@dataclass(frozen=True, slots=True)
+class S3Settings:
+    """What identifies a client: two stores with equal settings share one."""
+
+    endpoint_url: str | None
+    region: str
+    anonymous: bool
+    timeouts: Timeouts
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        anonymous: bool = False,
+        timeouts: Timeouts | None = None,
+    ) -> S3Settings:
+        """Fill unset values from the environment, as the AWS tools do."""
+        endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        return cls(endpoint or None, region, bool(anonymous), timeouts or Timeouts.from_env())
+
+
+_CLIENTS: dict[tuple[S3Settings, str, int], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+_CREDENTIAL_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+)
+
+
+def _credential_source() -> str:
+    """A digest of the environment that selects credentials (never the values themselves)."""
+    text = "\0".join(os.environ.get(name, "") for name in _CREDENTIAL_ENV)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def s3_client(settings: S3Settings) -> Any:
+    """The cached boto3 S3 client for ``settings`` (and the current credential env, process)."""
+    key = (settings, _credential_source(), os.getpid())  # clients do not survive fork()
+    client = _CLIENTS.get(key)
+    if client is not None:
+        return client
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            config = botocore.config.Config(
+                connect_timeout=settings.timeouts.connect,
+                read_timeout=settings.timeouts.read,
+                retries={"total_max_attempts": 1, "mode": "standard"},
+                max_pool_connections=MAX_POOL_CONNECTIONS,
+                tcp_keepalive=True,
+                s3={"addressing_style": "path"} if settings.endpoint_url else None,
+                signature_version=UNSIGNED if settings.anonymous else None,
+                user_agent_extra="bams3",
+            )
+            session = boto3.session.Session()
+            client = session.client(
+                "s3", region_name=settings.region, endpoint_url=settings.endpoint_url, config=config
+            )
+            _CLIENTS[key] = client
+    return client
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _status_and_code(exc: botocore.exceptions.ClientError) -> tuple[int, str, str]:
+    response = exc.response or {}
+    error = response.get("Error", {}) or {}
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return status, str(error.get("Code") or ""), str(error.get("Message") or "")
+
+
+def _is_not_found(exc: botocore.exceptions.ClientError) -> bool:
+    status, code, _ = _status_and_code(exc)
+    return status == 404 or code in ("NoSuchKey", "NotFound", "404")
+
+
+def _translate(exc: Exception, url: str) -> Exception:
+    """The :mod:`bams3.errors` exception for a boto3/botocore failure."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        status, code, message = _status_and_code(exc)
+        return error_for_response(url, status, code, message)
+    if isinstance(exc, (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError)):
+        return AuthenticationError(
+            f"{url}: no usable AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+        )
+    if isinstance(exc, botocore.exceptions.CredentialRetrievalError):
+        return AuthenticationError(f"{url}: could not obtain AWS credentials: {redact_text(str(exc))}")
+    if isinstance(exc, (botocore.exceptions.IncompleteReadError, botocore.exceptions.FlexibleChecksumError)):
+        return BadResponseError(f"{url}: {redact_text(str(exc))}")
+    if isinstance(exc, botocore.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return Bams3Error(f"{url}: TLS certificate verification failed")
+    if isinstance(exc, (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)):
+        return TransientIOError(f"{url}: {type(exc).__name__}: {redact_text(str(exc))}")
+    if isinstance(exc, botocore.exceptions.ParamValidationError):
+        return UsageError(f"{url}: {redact_text(str(exc))}")
+    return exc
+
+
+@contextmanager
+def _translated(url: str) -> Iterator[None]:
+    """Re-raise boto3/botocore failures as :mod:`bams3.errors` types (one-line, redacted)."""
+    try:
+        yield
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        translated = _translate(exc, url)
+        if translated is exc:
+            raise
+        raise translated from exc
+
+
+# --------------------------------------------------------------------------- store
+
+
+class _S3Body(Response):
+    def __init__(self, body: Any, url: str, **span: Any) -> None:
+        super().__init__(**span)
+        self._body = body
+        self._url = url
+
+    def read(self, n: int) -> bytes:
+        with _translated(self._url):
+            return self._body.read(n)
+
+    def close(self) -> None:
+        self._body.close()
+
+
+class S3Store(RemoteStore):
+    """Objects under ``s3://bucket/prefix/``.
+
+    Parameters
+    ----------
+    bucket, prefix
+        The root; keys are appended to ``prefix``.
+    endpoint_url, region, anonymous
+        Client settings (see :class:`S3Settings`); ``anonymous`` sends unsigned
+        requests, for public buckets.
+    retry, timeouts
+        Retry policy and timeouts (default: from the environment).
+    """
+
+    scheme = "s3"
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        anonymous: bool = False,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> None:
+        super().__init__(retry=retry, timeouts=timeouts)
+        if not bucket or "/" in bucket:
+            raise UsageError(f"invalid S3 bucket name {bucket!r}")
+        self.bucket = bucket
+        prefix = prefix.strip("/")
+        if prefix:
+            check_key(prefix, where=f"s3://{bucket}")
+        self.prefix = prefix + "/" if prefix else ""
+        self.settings = S3Settings.resolve(
+            endpoint_url=endpoint_url, region=region, anonymous=anonymous, timeouts=self.timeouts
+        )
+
+    def _identity(self) -> tuple[object, ...]:
+        return (self.bucket, self.prefix, self.settings.endpoint_url)
+
+    @property
+    def client(self) -> Any:
+        """The shared boto3 client of this store's settings."""
+        return s3_client(self.settings)
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def key_url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}"
+
+    def _full(self, key: str) -> str:
+        return self.prefix + key
+
+    def _call(self, op: str, url: str, attempt: Callable[[], T]) -> T:
+        """One retried S3 call; ``attempt`` runs with errors translated."""
+
+        def translated() -> T:
+            with _translated(url):
+                return attempt()
+
+        return call_with_retries(translated, policy=self.retry, scheme="s3", op=op, what=f"{op} {url}")
+
+    # ----------------------------------------------------------------- reading
+
+    def _info(self, key: str, size: int, etag: str | None, last_modified: Any) -> ObjectInfo:
+        mtime = last_modified.timestamp() if last_modified is not None else None
+        return ObjectInfo(key, int(size), etag, mtime, self.key_url(key))
+
+    def _stat_once(self, key: str) -> ObjectInfo | None:
+        with _translated(self.key_url(key)):
+            try:
+                head = self.client.head_object(Bucket=self.bucket, Key=self._full(key))
+            except botocore.exceptions.ClientError as exc:
+                if _is_not_found(exc):
+                    return None
+                raise
+        return self._info(key, head["ContentLength"], head.get("ETag"), head.get("LastModified"))
+
+    def _open_range(self, key: str, request: ByteRequest | None, *, if_match: str | None) -> Response | None:
+        url = self.key_url(key)
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key)}
+        header = http_range_header(request)
+        if header:
+            kwargs["Range"] = header
+        if if_match:
+            kwargs["IfMatch"] = if_match
+        with _translated(url):
+            try:
+                answer = self.client.get_object(**kwargs)
+            except botocore.exceptions.ClientError as exc:
+                status, code, _ = _status_and_code(exc)
+                if _is_not_found(exc):
+                    return None
+                if status == 416 or code == "InvalidRange":  # starts at or past the end
+                    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+                    size = parse_content_range(headers.get("content-range"))[2]
+                    at = size if size is not None else 0
+                    return Response(start=at, end=at, size=size, etag=None)
+                if if_match and (status == 412 or code == "PreconditionFailed"):
+                    raise IntegrityError(f"{url}: object changed while being read (ETag no longer matches)") from None
+                raise
+        body = answer["Body"]
+        try:
+            metadata = answer.get("ResponseMetadata", {})
+            start, end, size = check_span(
+                url,
+                request,
+                status=int(metadata.get("HTTPStatusCode") or 0),
+                content_length=answer.get("ContentLength"),
+                content_range=answer.get("ContentRange"),
+            )
+        except BaseException:
+            body.close()
+            raise
+        return _S3Body(body, url, start=start, end=end, size=size, etag=answer.get("ETag"))
+
+    def _list(self, prefix: str, *, recursive: bool) -> Iterator[ObjectInfo]:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._full(prefix), "MaxKeys": 1000}
+        if not recursive:
+            kwargs["Delimiter"] = "/"
+        url = self.key_url(prefix) if prefix else self.url
+        while True:
+            page = self._call("list", url, lambda: self.client.list_objects_v2(**kwargs))
+            for item in page.get("Contents", ()):
+                key = item["Key"][len(self.prefix) :]
+                if key.endswith("/"):  # a "folder" marker made by a console: not an object
+                    continue
+                try:
+                    check_key(key)
+                except UsageError as exc:
+                    log.warning("skipping S3 object that cannot be addressed safely: %s", exc)
+                    continue
+                yield self._info(key, item["Size"], item.get("ETag"), item.get("LastModified"))
+            if not page.get("IsTruncated"):
+                return
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+    # ----------------------------------------------------------------- writing
+
+    def _put_once(self, key: str, data: bytes, *, mode: PutMode) -> ObjectInfo:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key), "Body": data}
+        if mode == "create":
+            kwargs["IfNoneMatch"] = "*"
+
+        def attempt() -> Any:
+            IO_STATS.record("s3", "put", bytes_out=len(data))
+            return self.client.put_object(**kwargs)
+
+        answer = self._call("put", self.key_url(key), attempt)
+        return ObjectInfo(key, len(data), answer.get("ETag"), None, self.key_url(key))
+
+    def _put(self, key: str, data: bytes, *, mode: PutMode) -> ObjectInfo:
+        if len(data) <= MAX_PART_SIZE:
+            return self._put_once(key, data, mode=mode)
+        return super()._put(key, data, mode=mode)
+
+    def _open_write(
+        self, key: str, *, part_size: int | None, size_hint: int | None, mode: PutMode, max_concurrency: int
+    ) -> ObjectWriter:
+        return _S3Writer(self, key, sizer=PartSizer.plan(part_size, size_hint), mode=mode, max_concurrency=max_concurrency)
+
+    def _delete(self, key: str) -> None:
+        url = self.key_url(key)
+
+        def attempt() -> None:
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
+            except botocore.exceptions.ClientError as exc:
+                if not _is_not_found(exc):
+                    raise
+
+        self._call("delete", url, attempt)
+
+    # ----------------------------------------------------------------- multipart
+
+    def _create_upload(self, key: str) -> str:
+        answer = self._call(
+            "multipart",
+            self.key_url(key),
+            lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=self._full(key)),
+        )
+        return str(answer["UploadId"])
+
+    def _upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        def attempt() -> Any:
+            IO_STATS.record("s3", "multipart", bytes_out=len(data))
+            return self.client.upload_part(
+                Bucket=self.bucket, Key=self._full(key), UploadId=upload_id, PartNumber=number, Body=data
+            )
+
+        return str(self._call("multipart", f"{self.key_url(key)} part {number}", attempt)["ETag"])
+
+    def _complete_upload(self, key: str, upload_id: str, etags: dict[int, str], *, mode: PutMode) -> str:
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self._full(key),
+            "UploadId": upload_id,
+            "MultipartUpload": {"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]},
+        }
+        if mode == "create":
+            kwargs["IfNoneMatch"] = "*"
+        answer = self._call("multipart", self.key_url(key), lambda: self.client.complete_multipart_upload(**kwargs))
+        return str(answer.get("ETag"))
+
+    def _abort_upload(self, key: str, upload_id: str) -> None:
+        def attempt() -> None:
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._full(key), UploadId=upload_id)
+            except botocore.exceptions.ClientError as exc:
+                if not _is_not_found(exc):  # NoSuchUpload: already gone
+                    raise
+
+        self._call("multipart", self.key_url(key), attempt)
+
+    # ----------------------------------------------------------------- copies
+
+    def _copy_to(self, key: str, dst_store: Store, dst_key: str, *, mode: PutMode) -> ObjectInfo:
+        if not (isinstance(dst_store, S3Store) and dst_store.settings == self.settings):
+            return super()._copy_to(key, dst_store, dst_key, mode=mode)
+        info = self._stat(key)
+        if info is None:
+            raise ObjectNotFoundError(f"{self.key_url(key)}: no such object")
+        source = {"Bucket": self.bucket, "Key": self._full(key)}
+        condition: dict[str, Any] = {"CopySourceIfMatch": info.etag} if info.etag else {}
+        dst_url = dst_store.key_url(dst_key)
+        if mode == "create" and dst_store._stat(dst_key) is not None:
+            # CopyObject's If-None-Match is not honoured by every S3-compatible server;
+            # the request below still carries it for the race this check cannot see.
+            raise PreconditionFailedError(f"{dst_url}: already exists (create-only copy)")
+        if info.size <= COPY_OBJECT_LIMIT:
+            kwargs: dict[str, Any] = {
+                "Bucket": dst_store.bucket,
+                "Key": dst_store._full(dst_key),
+                "CopySource": source,
+                **condition,
+            }
+            if mode == "create":
+                kwargs["IfNoneMatch"] = "*"
+            answer = self._call("copy", dst_url, lambda: self.client.copy_object(**kwargs))
+            etag = answer.get("CopyObjectResult", {}).get("ETag")
+            return ObjectInfo(dst_key, info.size, etag, None, dst_url)
+        return self._multipart_copy(info, source, condition, dst_store, dst_key, mode=mode)
+
+    def _multipart_copy(
+        self,
+        info: ObjectInfo,
+        source: dict[str, str],
+        condition: dict[str, Any],
+        dst: S3Store,
+        dst_key: str,
+        *,
+        mode: PutMode,
+    ) -> ObjectInfo:
+        """Server-side copy of an object over the single-request limit, part by part."""
+        part = max(MIN_PART_SIZE, COPY_PART_SIZE, -(-info.size // MAX_PARTS))
+        ranges = [(start, min(info.size, start + part)) for start in range(0, info.size, part)]
+        upload_id = dst._create_upload(dst_key)
+        dst_url = dst.key_url(dst_key)
+
+        def copy_part(number: int, start: int, end: int) -> str:
+            answer = self._call(
+                "copy",
+                f"{dst_url} part {number}",
+                lambda: self.client.upload_part_copy(
+                    Bucket=dst.bucket,
+                    Key=dst._full(dst_key),
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource=source,
+                    CopySourceRange=f"bytes={start}-{end - 1}",
+                    **condition,
+                ),
+            )
+            return str(answer["CopyPartResult"]["ETag"])
+
+        try:
+            with ThreadPoolExecutor(max_workers=4, thread_name_prefix="bams3-copy") as pool:
+                futures = {n: pool.submit(copy_part, n, s, e) for n, (s, e) in enumerate(ranges, start=1)}
+                etags = {n: f.result() for n, f in futures.items()}
+            etag = dst._complete_upload(dst_key, upload_id, etags, mode=mode)
+        except BaseException:
+            dst._abort_upload(dst_key, upload_id)
+            raise
+        return ObjectInfo(dst_key, info.size, etag, None, dst_url)
+
+
+class _S3Writer(ObjectWriter):
+    """Buffer, then one PUT (small objects) or a multipart upload (large ones).
+
+    Parts are cut as soon as the buffer holds one and uploaded on a small thread pool;
+    ``write`` blocks while ``max_concurrency`` parts are in flight, which bounds memory
+    to about ``(max_concurrency + 1) * part size``. Any failure (in a part, at the
+    commit, or in the caller's ``with`` block) aborts the upload so that no parts are
+    left behind to be billed.
+    """
+
+    def __init__(self, store: S3Store, key: str, *, sizer: PartSizer, mode: PutMode, max_concurrency: int) -> None:
+        super().__init__(store.key_url(key))
+        self._store = store
+        self._key = key
+        self._sizer = sizer
+        self._mode = mode
+        self._max_concurrency = max_concurrency
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._next_part = 1
+        self._futures: dict[int, Future[str]] = {}
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _write(self, data: memoryview) -> None:
+        self._buffer += data
+        while len(self._buffer) >= self._sizer.size_of(min(self._next_part, MAX_PARTS)):
+            size = self._sizer.size_of(min(self._next_part, MAX_PARTS))
+            part = bytes(self._buffer[:size])
+            del self._buffer[:size]
+            self._submit(part)
+
+    def _raise_failed(self) -> None:
+        for future in self._futures.values():
+            if future.done() and not future.cancelled() and future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
+
+    def _submit(self, part: bytes) -> None:
+        self._raise_failed()
+        if self._next_part > MAX_PARTS:
+            raise UsageError(f"{self.url}: object too large for S3 ({MAX_PARTS} parts used)")
+        if self._upload_id is None:
+            if self._mode == "create" and self._store._stat(self._key) is not None:
+                raise PreconditionFailedError(f"{self.url}: already exists (create-only write)")
+            self._upload_id = self._store._create_upload(self._key)
+            self._pool = ThreadPoolExecutor(max_workers=self._max_concurrency, thread_name_prefix="bams3-upload")
+        number = self._next_part
+        self._next_part += 1
+        self._slots.acquire()  # wait while max_concurrency parts are in flight
+        assert self._pool is not None
+        future = self._pool.submit(self._store._upload_part, self._key, self._upload_id, number, part)
+        future.add_done_callback(lambda _: self._slots.release())
+        self._futures[number] = future
+
+    def _commit(self) -> ObjectInfo:
+        if self._upload_id is None:
+            data = bytes(self._buffer)
+            self._buffer = bytearray()
+            return self._store._put_once(self._key, data, mode=self._mode)
+        if self._buffer:
+            self._submit(bytes(self._buffer))
+            self._buffer = bytearray()
+        wait(list(self._futures.values()))
+        self._raise_failed()
+        etags = {n: f.result() for n, f in self._futures.items()}
+        etag = self._store._complete_upload(self._key, self._upload_id, etags, mode=self._mode)
+        self._shutdown()
+        return ObjectInfo(self._key, self._written, etag, None, self.url)
+
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _abort(self) -> None:
+        self._buffer = bytearray()
+        for future in self._futures.values():
+            future.cancel()
+        self._shutdown()  # parts still uploading finish first: an abort must come after them
+        if self._upload_id is not None:
+            upload_id, self._upload_id = self._upload_id, None
+            try:
+                self._store._abort_upload(self._key, upload_id)
+            except Bams3Error as exc:  # keep the original failure; say what is left over
+                log.error("could not abort multipart upload %s of %s: %s", upload_id, self.url, exc)

@@ -1,0 +1,92 @@
+"""Remove secrets from URLs and from free text before anyone prints them.
+
+Signed URLs carry their credential in the query string (``X-Amz-Signature``,
+``Signature``, ``X-Amz-Security-Token``...), and URLs may carry ``user:password@``.
+A signed URL in a log file or a JSON report is a leaked credential for as long as it
+is valid, so every URL that reaches a log line, an error message, a progress label or
+a report goes through :func:`redact` (one URL) or :func:`redact_text` (any text).
+
+This module imports only the standard library: the CLI's logging filter loads it for
+every process, including ones that never touch the network.
+"""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = ["REDACTED", "redact", "redact_text"]
+
+#: what replaces a removed query string or secret value
+REDACTED = "<redacted>"
+
+# A URL inside free text: a scheme, "://", then anything up to whitespace or a quote.
+_URL_IN_TEXT = re.compile(r"""\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s'"<>`]+""")
+
+# Query parameters and header fields whose values are secrets, wherever they appear.
+_SECRET_FIELDS = (
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
+    "AWSAccessKeyId",
+    "Signature",
+    "Credential",
+    "x-goog-signature",
+    "x-goog-credential",
+    "sig",
+    "token",
+    "access_token",
+)
+_SECRET_VALUE = re.compile(
+    r"(?<![A-Za-z0-9_\-])(" + "|".join(re.escape(f) for f in _SECRET_FIELDS) + r")(=|%3D)([^&\s'\",;]+)",
+    re.IGNORECASE,
+)
+
+
+def redact(url: str) -> str:
+    """Return ``url`` without its query string, fragment or ``user:password@`` part.
+
+    The query is replaced by ``?<redacted>`` (so a reader can still tell the URL was
+    signed); strings without ``://`` (local paths) are returned unchanged.
+
+    Examples
+    --------
+    >>> redact("https://host/a/b.bam?X-Amz-Signature=abc&X-Amz-Expires=60")
+    'https://host/a/b.bam?<redacted>'
+    >>> redact("https://user:secret@host/x")
+    'https://host/x'
+    >>> redact("/data/sample.bam")
+    '/data/sample.bam'
+    """
+    if "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc.rpartition("@")[2]
+        query = REDACTED if (parts.query or url.rstrip("#").endswith("?")) else ""
+        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    except ValueError:  # e.g. a malformed IPv6 host: cut by hand rather than fail
+        head = url.split("#", 1)[0]
+        base, sep, _ = head.partition("?")
+        scheme, _, rest = base.partition("://")
+        rest = rest.split("/", 1)
+        rest[0] = rest[0].rpartition("@")[2]
+        return f"{scheme}://{'/'.join(rest)}" + (f"?{REDACTED}" if sep else "")
+
+
+def redact_text(text: str) -> str:
+    """Redact every URL inside ``text`` and mask secret-looking ``name=value`` pairs.
+
+    The second pass catches secrets that are not part of a recognisable URL: an
+    ``Authorization`` header echoed in an error (``Credential=...``, ``Signature=...``),
+    a query string printed on its own, or a percent-encoded URL.
+
+    Examples
+    --------
+    >>> redact_text("GET https://h/x.bam?Expires=1&Signature=ff failed")
+    'GET https://h/x.bam?<redacted> failed'
+    >>> redact_text("Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=abc")
+    'Authorization: AWS4-HMAC-SHA256 Credential=<redacted>, Signature=<redacted>'
+    """
+    if "://" in text:
+        text = _URL_IN_TEXT.sub(lambda m: redact(m.group(0)), text)
+    return _SECRET_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)

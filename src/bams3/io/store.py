@@ -1,0 +1,509 @@
+"""The store protocol: one small set of verbs over local disk, S3 and HTTP(S).
+
+A :class:`Store` is rooted at a "directory" URL and names objects by keys relative to
+that root (``/``-separated, validated by :func:`bams3.io.keys.check_key`). The public
+methods live here, once: they validate keys and arguments, hold the tuning knobs'
+defaults, and call a backend's private ``_``-methods. Backends (``_local``, ``_s3``,
+``_http``, ``_memory``) implement only those. Behaviour that works the same over any
+backend (planning many ranges, resumable downloads to a file, streamed copies between
+stores) is implemented here on top of the backend verbs.
+
+All methods are synchronous and thread-safe: concurrency comes from threads (boto3
+clients and urllib3 pools are thread-safe, and ranged reads block on the network, not
+the CPU).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, BinaryIO, ClassVar, Literal
+
+from ..errors import IntegrityError, ObjectNotFoundError, UsageError
+from .keys import check_key, check_prefix
+from .ranges import ByteRequest, as_byte_request, fetch_planned
+
+__all__ = ["ObjectInfo", "PutMode", "Store", "ObjectWriter", "KiB", "MiB", "GiB"]
+
+log = logging.getLogger(__name__)
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+PutMode = Literal["overwrite", "create"]
+
+#: bytes moved per read/write call when copying between files and streams
+COPY_CHUNK = 8 * MiB
+#: defaults of the stream and upload knobs (the public signatures and the internal
+#: callers -- downloads, uploads, copies -- share them)
+DEFAULT_BLOCK_SIZE = 8 * MiB
+DEFAULT_READAHEAD = 2
+DEFAULT_UPLOAD_CONCURRENCY = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What a store knows about one object.
+
+    Attributes
+    ----------
+    key
+        The key relative to the store's root.
+    size
+        Size in bytes.
+    etag
+        An opaque version tag (S3/HTTP ``ETag``; for local files one derived from the
+        modification time and size); None when the server gives none. Equal tags mean
+        equal content; resumable downloads and sync rely on it.
+    mtime
+        Last modification, seconds since the epoch, if known.
+    url
+        The object's URL, redacted (safe to print).
+    """
+
+    key: str
+    size: int
+    etag: str | None
+    mtime: float | None
+    url: str
+
+
+class Store(ABC):
+    """An object store rooted at a URL. Subclasses implement the ``_``-methods.
+
+    Capabilities are class attributes (``supports_writes``, ``supports_listing``);
+    calling a write or a listing on a store without them raises
+    :class:`~bams3.errors.UsageError`.
+    """
+
+    #: scheme used in metrics and messages: "file", "memory", "s3" or "http"
+    scheme: ClassVar[str]
+    supports_writes: ClassVar[bool] = True
+    supports_listing: ClassVar[bool] = True
+
+    # ----------------------------------------------------------------- identity
+
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """The root URL (redacted: no query string, no credentials)."""
+
+    @abstractmethod
+    def key_url(self, key: str) -> str:
+        """The redacted URL of ``key`` (for messages and :class:`ObjectInfo`)."""
+
+    def __str__(self) -> str:
+        return self.url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._identity() == other._identity()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._identity()))
+
+    def _identity(self) -> tuple[Any, ...]:
+        return (self.url,)
+
+    # ----------------------------------------------------------------- reading
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        """Size, ETag and modification time of ``key``, or None if there is no such object."""
+        return self._stat(check_key(key, where=self.url))
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` names an object."""
+        return self.stat(key) is not None
+
+    def get(self, key: str, byte_range: ByteRequest | tuple[int, int] | None = None) -> bytes | None:
+        """The bytes of ``key`` (or of ``byte_range`` of it), or None if there is no such object.
+
+        A range reaching past the end of the object returns the bytes that exist (a
+        range starting at or past the end returns ``b""``), as reading a file would.
+        Responses are trusted only with the expected length: a short or mismatched
+        body is retried, then raised as :class:`~bams3.errors.IntegrityError`.
+        """
+        return self._get(check_key(key, where=self.url), as_byte_request(byte_range))
+
+    def get_ranges(
+        self,
+        key: str,
+        ranges: Sequence[tuple[int, int]],
+        *,
+        max_gap: int = 64 * KiB,
+        max_request: int = 16 * MiB,
+        max_concurrency: int = 8,
+    ) -> list[bytes]:
+        """Fetch many ``(start, end)`` ranges of one object with few, concurrent requests.
+
+        Nearby ranges (at most ``max_gap`` bytes apart) are merged into requests of at
+        most ``max_request`` bytes (see :func:`bams3.io.ranges.plan_ranges`), which run
+        on up to ``max_concurrency`` threads.
+
+        Returns
+        -------
+        list of bytes
+            One per requested range, in the order given.
+
+        Raises
+        ------
+        bams3.errors.ObjectNotFoundError
+            The object does not exist.
+        """
+        check_key(key, where=self.url)
+
+        def fetch(start: int, end: int) -> bytes:
+            data = self._get(key, as_byte_request((start, end)))
+            if data is None:
+                raise ObjectNotFoundError(f"{self.key_url(key)}: no such object")
+            return data
+
+        return fetch_planned(
+            fetch, ranges, max_gap=max_gap, max_request=max_request, max_concurrency=max_concurrency
+        )
+
+    def open_read(
+        self,
+        key: str,
+        start: int = 0,
+        end: int | None = None,
+        *,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        readahead: int = DEFAULT_READAHEAD,
+    ) -> BinaryIO:
+        """A binary read stream over bytes ``[start, end)`` of ``key`` (to its end if None).
+
+        Positions (``tell``/``seek``) are offsets in the object. Local files are plain
+        buffered files. Remote objects are read in ranged GETs of up to ``block_size``
+        bytes (starting smaller, so that reading a header costs little), with up to
+        ``readahead`` further blocks fetched in the background; a dropped or stalled
+        connection resumes from the last byte received. At most ``readahead + 1``
+        blocks are held in memory.
+
+        Raises
+        ------
+        bams3.errors.ObjectNotFoundError
+            The object does not exist (raised here, not at the first read).
+        """
+        if start < 0 or (end is not None and end < start):
+            raise UsageError(f"invalid byte range [{start}, {end}) of {self.key_url(key)}")
+        if block_size < 1 or readahead < 0:
+            raise UsageError(f"invalid stream settings block_size={block_size} readahead={readahead}")
+        return self._open_read(
+            check_key(key, where=self.url), start, end, block_size=block_size, readahead=readahead
+        )
+
+    def list(self, prefix: str = "", *, recursive: bool = True) -> Iterator[ObjectInfo]:
+        """The objects whose keys start with ``prefix``, in lexicographic key order.
+
+        With ``recursive=False`` only objects directly "inside" the prefix's last
+        ``/`` are listed (no deeper keys, no directory entries).
+        """
+        if not self.supports_listing:
+            raise UsageError(f"{self.url}: listing not supported for {self.scheme} URLs")
+        return self._list(check_prefix(prefix), recursive=recursive)
+
+    # ----------------------------------------------------------------- writing
+
+    def _check_writable(self) -> None:
+        if not self.supports_writes:
+            raise UsageError(f"{self.url}: {self.scheme} URLs are read-only")
+
+    @staticmethod
+    def _check_mode(mode: str) -> None:
+        if mode not in ("overwrite", "create"):
+            raise UsageError(f"put mode must be 'overwrite' or 'create', not {mode!r}")
+
+    def put(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> ObjectInfo:
+        """Write ``data`` as ``key`` in one request, atomically.
+
+        ``mode="create"`` fails with :class:`~bams3.errors.PreconditionFailedError`
+        if the object exists (S3 ``If-None-Match: *``; on disk an exclusive link),
+        which makes "write the metadata last, exactly once" safe between racing jobs.
+        """
+        self._check_writable()
+        self._check_mode(mode)
+        return self._put(check_key(key, where=self.url), bytes(data), mode=mode)
+
+    def open_write(
+        self,
+        key: str,
+        *,
+        part_size: int | None = None,
+        size_hint: int | None = None,
+        mode: PutMode = "overwrite",
+        max_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
+    ) -> ObjectWriter:
+        """A writer for ``key``: ``write()`` bytes, then leave the ``with`` block to commit.
+
+        Nothing is visible under ``key`` until the commit; an exception inside the
+        ``with`` block (or :meth:`ObjectWriter.abort`) discards everything, including
+        uploaded multipart parts. ``part_size`` and ``size_hint`` steer S3 multipart
+        uploads (see :mod:`bams3.io.multipart`); ``max_concurrency`` bounds the parts
+        uploaded at once (and so the memory: about ``(max_concurrency + 1) * part_size``).
+        """
+        self._check_writable()
+        self._check_mode(mode)
+        if max_concurrency < 1:
+            raise UsageError(f"max_concurrency must be at least 1, not {max_concurrency}")
+        return self._open_write(
+            check_key(key, where=self.url),
+            part_size=part_size,
+            size_hint=size_hint,
+            mode=mode,
+            max_concurrency=max_concurrency,
+        )
+
+    def put_file(self, key: str, path: str | os.PathLike[str], *, mode: PutMode = "overwrite") -> ObjectInfo:
+        """Upload the local file ``path`` as ``key`` (streamed; multipart when large)."""
+        self._check_writable()
+        self._check_mode(mode)
+        return self._put_file(check_key(key, where=self.url), Path(path), mode=mode)
+
+    def delete(self, key: str) -> None:
+        """Delete ``key``; deleting a missing object is not an error."""
+        self._check_writable()
+        self._delete(check_key(key, where=self.url))
+
+    def copy_to(self, key: str, dst_store: Store, dst_key: str, *, mode: PutMode = "overwrite") -> ObjectInfo:
+        """Copy ``key`` to ``dst_key`` in ``dst_store``.
+
+        S3 to S3 on the same endpoint copies server-side (no bytes through this
+        machine); any other pair streams the object with bounded memory.
+
+        Raises
+        ------
+        bams3.errors.ObjectNotFoundError
+            The source object does not exist.
+        """
+        dst_store._check_writable()
+        self._check_mode(mode)
+        check_key(key, where=self.url)
+        check_key(dst_key, where=dst_store.url)
+        return self._copy_to(key, dst_store, dst_key, mode=mode)
+
+    def get_file(self, key: str, path: str | os.PathLike[str], *, resume: bool = True) -> ObjectInfo:
+        """Download ``key`` to the local file ``path``, resumably and atomically.
+
+        Bytes go to ``<path>.part`` (with the object's ETag and size noted in
+        ``<path>.part.json``) and the file is renamed to ``path`` once complete and of
+        the right size, so ``path`` never holds a partial download. With ``resume``,
+        a ``.part`` left by an interrupted earlier call is continued from where it
+        stopped if the object's ETag and size still match; otherwise it starts over.
+        """
+        check_key(key, where=self.url)
+        info = self._stat(key)
+        if info is None:
+            raise ObjectNotFoundError(f"{self.key_url(key)}: no such object")
+        return _download(self, info, Path(path), resume=resume)
+
+    # ----------------------------------------------------------------- backend hooks
+
+    @abstractmethod
+    def _stat(self, key: str) -> ObjectInfo | None: ...
+
+    @abstractmethod
+    def _get(self, key: str, request: ByteRequest | None) -> bytes | None: ...
+
+    @abstractmethod
+    def _open_read(
+        self, key: str, start: int, end: int | None, *, block_size: int, readahead: int, info: ObjectInfo | None = None
+    ) -> BinaryIO: ...
+
+    def _list(self, prefix: str, *, recursive: bool) -> Iterator[ObjectInfo]:
+        raise UsageError(f"{self.url}: listing not supported for {self.scheme} URLs")
+
+    def _put(self, key: str, data: bytes, *, mode: PutMode) -> ObjectInfo:
+        with self._open_write(key, part_size=None, size_hint=len(data), mode=mode, max_concurrency=1) as writer:
+            writer.write(data)
+        assert writer.info is not None
+        return writer.info
+
+    def _open_write(
+        self, key: str, *, part_size: int | None, size_hint: int | None, mode: PutMode, max_concurrency: int
+    ) -> ObjectWriter:
+        raise UsageError(f"{self.url}: {self.scheme} URLs are read-only")
+
+    def _put_file(self, key: str, path: Path, *, mode: PutMode) -> ObjectInfo:
+        size = path.stat().st_size
+        with open(path, "rb") as src, self._open_write(
+            key, part_size=None, size_hint=size, mode=mode, max_concurrency=DEFAULT_UPLOAD_CONCURRENCY
+        ) as writer:
+            _copy_stream(src, writer)
+            if writer.tell() != size:
+                raise IntegrityError(f"{path}: file changed size while being uploaded ({size} -> {writer.tell()} bytes)")
+        assert writer.info is not None
+        return writer.info
+
+    def _delete(self, key: str) -> None:
+        raise UsageError(f"{self.url}: {self.scheme} URLs are read-only")
+
+    def _copy_to(self, key: str, dst_store: Store, dst_key: str, *, mode: PutMode) -> ObjectInfo:
+        info = self._stat(key)
+        if info is None:
+            raise ObjectNotFoundError(f"{self.key_url(key)}: no such object")
+        with self._open_read(key, 0, None, block_size=DEFAULT_BLOCK_SIZE, readahead=DEFAULT_READAHEAD, info=info) as src, dst_store._open_write(
+            dst_key, part_size=None, size_hint=info.size, mode=mode, max_concurrency=DEFAULT_UPLOAD_CONCURRENCY
+        ) as writer:
+            _copy_stream(src, writer)
+            if writer.tell() != info.size:
+                raise IntegrityError(
+                    f"{info.url}: read {writer.tell()} bytes while copying, expected {info.size}"
+                )
+        assert writer.info is not None
+        return writer.info
+
+
+class ObjectWriter(ABC):
+    """A write stream that becomes an object only when committed.
+
+    Use it as a context manager: a normal exit commits (:meth:`commit`), an exception
+    aborts (:meth:`abort`). :meth:`close` also commits, as closing a file keeps what
+    was written. A writer that is garbage-collected without either is aborted, never
+    committed: a half-written object must not appear because a reference was dropped.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        #: the committed object's info (None until committed)
+        self.info: ObjectInfo | None = None
+        self._written = 0
+        self._finished = False
+
+    # the file-like surface
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    @property
+    def closed(self) -> bool:
+        return self._finished
+
+    def tell(self) -> int:
+        """Bytes written so far."""
+        return self._written
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._finished:
+            raise ValueError(f"write to a finished writer for {self.url}")
+        view = memoryview(data).cast("B")
+        if len(view):
+            self._write(view)
+            self._written += len(view)
+        return len(view)
+
+    def flush(self) -> None:
+        """Nothing to do: bytes become visible only at :meth:`commit`."""
+
+    def commit(self) -> ObjectInfo:
+        """Make the written bytes the object (at most once)."""
+        if self.info is not None:
+            return self.info
+        if self._finished:
+            raise ValueError(f"commit of an aborted writer for {self.url}")
+        try:
+            self.info = self._commit()
+        except BaseException:
+            self._finished = True
+            self._abort()
+            raise
+        self._finished = True
+        return self.info
+
+    def abort(self) -> None:
+        """Discard everything written (idempotent; a no-op after a commit)."""
+        if not self._finished:
+            self._finished = True
+            self._abort()
+
+    def close(self) -> None:
+        if not self._finished:
+            self.commit()
+
+    def __enter__(self) -> ObjectWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_finished", True):
+            log.warning("writer for %s was dropped without commit or abort; aborting", self.url)
+            self.abort()
+
+    @abstractmethod
+    def _write(self, data: memoryview) -> None: ...
+
+    @abstractmethod
+    def _commit(self) -> ObjectInfo: ...
+
+    @abstractmethod
+    def _abort(self) -> None: ...
+
+
+def _copy_stream(src: IO[bytes] | BinaryIO, dst: ObjectWriter | IO[bytes]) -> None:
+    while True:
+        chunk = src.read(COPY_CHUNK)
+        if not chunk:
+            return
+        dst.write(chunk)
+
+
+def _read_part_note(note: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(note.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _download(store: Store, info: ObjectInfo, dest: Path, *, resume: bool) -> ObjectInfo:
+    """Body of :meth:`Store.get_file` (see there)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    note = dest.with_name(dest.name + ".part.json")
+    expected = {"etag": info.etag, "size": info.size}
+    offset = 0
+    if resume and info.etag is not None and part.is_file() and _read_part_note(note) == expected:
+        offset = part.stat().st_size
+        if offset > info.size:
+            offset = 0
+        elif offset:
+            log.info("resuming download of %s at byte %d of %d", info.url, offset, info.size)
+    if offset == 0:
+        if info.etag is not None:
+            note.write_text(json.dumps(expected))
+        else:
+            note.unlink(missing_ok=True)
+    with open(part, "r+b" if offset else "wb") as out:
+        out.seek(offset)
+        out.truncate()
+        if offset < info.size:
+            with store._open_read(info.key, offset, info.size, block_size=DEFAULT_BLOCK_SIZE, readahead=DEFAULT_READAHEAD, info=info) as src:
+                _copy_stream(src, out)
+        size = out.tell()
+    if size != info.size:
+        part.unlink(missing_ok=True)
+        note.unlink(missing_ok=True)
+        raise IntegrityError(f"{info.url}: downloaded {size} bytes, expected {info.size}")
+    os.replace(part, dest)
+    note.unlink(missing_ok=True)
+    return info

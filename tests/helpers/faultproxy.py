@@ -1,0 +1,354 @@
+"""A loopback reverse proxy that counts traffic and injects faults.
+
+Put it between the code under test and an upstream (the moto S3 server, the signed
+file server) and point the code at ``proxy.url``. Every request is logged (method,
+target, status, body bytes delivered), which makes it the "counting proxy" of the
+benchmarks too; and requests matching a :class:`Fault` get a failure instead of (or on
+top of) the upstream's answer:
+
+``status``    answer ``status`` with an S3-style XML error body (``code``) without
+              asking the upstream (503 SlowDown, 500 InternalError, 429, 403...)
+``drop``      send the real headers and ``after_bytes`` bytes of the body, then close
+              the connection (a connection reset mid-body)
+``truncate``  send only ``after_bytes`` bytes of the body with a Content-Length that
+              matches them, on a healthy connection (a short but "valid" response)
+``corrupt``   flip the body byte at offset ``after_bytes``
+``stall``     wait ``seconds`` before answering, or after ``after_bytes`` body bytes
+              when ``after_bytes`` is set (a stalled transfer)
+
+Usable without pytest::
+
+    with FaultProxy("http://127.0.0.1:5000") as proxy:
+        proxy.add(Fault("status", method="GET", path=r"/bucket/key", status=503))
+        ...
+        proxy.count("GET"), proxy.bytes_delivered()
+"""
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Literal
+from urllib.parse import urlsplit
+
+__all__ = ["Fault", "FaultProxy", "RequestRecord", "s3_error_body"]
+
+FaultKind = Literal["status", "drop", "truncate", "corrupt", "stall"]
+
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+     "transfer-encoding", "upgrade", "content-length"}
+)
+
+
+def s3_error_body(code: str, message: str) -> bytes:
+    """An S3-style XML error document."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>faultproxy</RequestId></Error>"
+    ).encode()
+
+
+@dataclass
+class Fault:
+    """A failure to inject into matching requests.
+
+    A request matches when its method equals ``method`` (any if None) and ``path``
+    (a regex) is found in its target (path and query). The first ``skip`` matching
+    requests pass untouched; the next ``times`` (all if None) get the fault.
+    ``matched`` and ``applied`` count what happened.
+    """
+
+    kind: FaultKind
+    method: str | None = None
+    path: str = ""
+    skip: int = 0
+    times: int | None = 1
+    status: int = 503
+    code: str = "SlowDown"
+    message: str = "Please reduce your request rate."
+    after_bytes: int | None = None
+    seconds: float = 0.0
+    matched: int = 0
+    applied: int = 0
+
+    def _matches(self, method: str, target: str) -> bool:
+        return (self.method is None or self.method.upper() == method) and re.search(self.path, target) is not None
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One proxied request."""
+
+    method: str
+    target: str
+    status: int
+    bytes_delivered: int
+    fault: FaultKind | None = None
+
+
+@dataclass
+class _State:
+    faults: list[Fault] = field(default_factory=list)
+    records: list[RequestRecord] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)
+    sockets: set[socket.socket] = field(default_factory=set)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _ProxyServer
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep test output quiet
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.state.lock:
+            self.server.state.sockets.add(self.connection)
+        self._upstream: http.client.HTTPConnection | None = None
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        with self.server.state.lock:
+            self.server.state.sockets.discard(self.connection)
+        if self._upstream is not None:
+            self._upstream.close()
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._proxy()
+
+    do_PUT = do_POST = do_DELETE = do_HEAD = do_GET
+
+    # ----------------------------------------------------------------- request
+
+    def _read_request_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _choose_fault(self) -> Fault | None:
+        chosen = None
+        with self.server.state.lock:
+            for fault in self.server.state.faults:
+                if not fault._matches(self.command, self.path):
+                    continue
+                fault.matched += 1
+                active = fault.matched > fault.skip and (fault.times is None or fault.applied < fault.times)
+                if chosen is None and active:
+                    fault.applied += 1
+                    chosen = fault
+        return chosen
+
+    def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+        if body or self.command in ("PUT", "POST"):
+            headers["Content-Length"] = str(len(body))
+        for attempt in range(2):  # a kept-alive upstream connection may have gone stale
+            if self._upstream is None:
+                self._upstream = http.client.HTTPConnection(
+                    self.server.upstream_host, self.server.upstream_port, timeout=60
+                )
+            try:
+                self._upstream.request(self.command, self.path, body=body, headers=headers)
+                answer = self._upstream.getresponse()
+                data = answer.read()
+                return answer.status, answer.getheaders(), data
+            except (http.client.HTTPException, OSError):
+                self._upstream.close()
+                self._upstream = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    # ----------------------------------------------------------------- response
+
+    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes, length: int) -> None:
+        self.send_response_only(status)
+        for name, value in headers:
+            if name.lower() not in _HOP_BY_HOP and name.lower() not in ("date", "server"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        if self.command != "HEAD" and body:
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def _record(self, status: int, delivered: int, fault: Fault | None) -> None:
+        with self.server.state.lock:
+            self.server.state.records.append(
+                RequestRecord(self.command, self.path, status, delivered, fault.kind if fault else None)
+            )
+
+    def _proxy(self) -> None:
+        body = self._read_request_body()
+        fault = self._choose_fault()
+        stop = self.server.state.stop
+        if fault is not None and fault.kind == "status":
+            error = s3_error_body(fault.code, fault.message) if self.command != "HEAD" else b""
+            self._record(fault.status, 0, fault)
+            self._send(fault.status, [("Content-Type", "application/xml")], error, len(error))
+            return
+        if fault is not None and fault.kind == "stall" and fault.after_bytes is None:
+            stop.wait(fault.seconds)
+        try:
+            status, headers, data = self._forward(body)
+        except (http.client.HTTPException, OSError):
+            self._record(502, 0, fault)
+            self._send(502, [], b"", 0)
+            return
+        if self.command == "HEAD":
+            length = next((int(v) for k, v in headers if k.lower() == "content-length"), 0)
+            self._record(status, 0, fault)
+            self._send(status, headers, b"", length)
+            return
+        kind = fault.kind if fault is not None else None
+        cut = min(fault.after_bytes or 0, len(data)) if fault is not None else len(data)
+        try:
+            if kind == "corrupt" and fault is not None:
+                at = min(fault.after_bytes or 0, len(data) - 1)
+                if at >= 0:
+                    data = data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+                self._send(status, headers, data, len(data))
+                delivered = len(data)
+            elif kind == "truncate":
+                self._send(status, headers, data[:cut], cut)
+                delivered = cut
+            elif kind == "drop":
+                self._send(status, headers, data[:cut], len(data))
+                delivered = cut
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+            elif kind == "stall" and fault is not None and fault.after_bytes is not None:
+                self._send(status, headers, data[:cut], len(data))
+                stop.wait(fault.seconds)
+                self.wfile.write(data[cut:])
+                self.wfile.flush()
+                delivered = len(data)
+            else:
+                self._send(status, headers, data, len(data))
+                delivered = len(data)
+        except OSError:  # the client gave up (timeout) or the proxy is closing
+            self.close_connection = True
+            delivered = 0
+        self._record(status, delivered, fault)
+
+
+class _ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.upstream_host = upstream_host
+        self.upstream_port = upstream_port
+        self.state = _State()
+
+
+class FaultProxy:
+    """The proxy (see the module docstring). ``start()`` it, or use it as a context manager."""
+
+    def __init__(self, upstream_url: str) -> None:
+        parts = urlsplit(upstream_url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"upstream must be an http:// URL, not {upstream_url!r}")
+        self.upstream_url = upstream_url
+        self._server = _ProxyServer(parts.hostname, parts.port or 80)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FaultProxy:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="faultproxy", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving and cut every open connection (stalls end at once)."""
+        state = self._server.state
+        state.stop.set()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        with state.lock:
+            sockets = list(state.sockets)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._server.server_close()
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- faults
+
+    def add(self, fault: Fault) -> Fault:
+        """Install ``fault`` (after the ones already installed) and return it."""
+        with self._server.state.lock:
+            self._server.state.faults.append(fault)
+        return fault
+
+    def inject(self, kind: FaultKind, **options: object) -> Fault:
+        """Shortcut for ``add(Fault(kind, **options))``."""
+        return self.add(Fault(kind, **options))  # type: ignore[arg-type]
+
+    def clear_faults(self) -> None:
+        with self._server.state.lock:
+            self._server.state.faults.clear()
+
+    # ----------------------------------------------------------------- counting
+
+    @property
+    def records(self) -> list[RequestRecord]:
+        """A copy of the request log."""
+        with self._server.state.lock:
+            return list(self._server.state.records)
+
+    def _select(self, method: str | None, path: str | None) -> list[RequestRecord]:
+        return [
+            r
+            for r in self.records
+            if (method is None or r.method == method.upper()) and (path is None or re.search(path, r.target))
+        ]
+
+    def count(self, method: str | None = None, path: str | None = None) -> int:
+        """Requests seen, optionally only those of ``method`` whose target matches ``path``."""
+        return len(self._select(method, path))
+
+    def bytes_delivered(self, method: str | None = None, path: str | None = None) -> int:
+        """Response body bytes sent to clients (for the selected requests)."""
+        return sum(r.bytes_delivered for r in self._select(method, path))
+
+    def reset(self) -> None:
+        """Forget the request log (faults stay)."""
+        with self._server.state.lock:
+            self._server.state.records.clear()

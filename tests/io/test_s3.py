@@ -1,0 +1,119 @@
+"""The S3 backend against a real S3 API (moto_server on loopback): conformance and S3 specifics."""
+from __future__ import annotations
+
+import pytest
+
+from bams3.errors import ObjectNotFoundError, PreconditionFailedError
+from bams3.io import Store, open_store, open_url, read_range, stat
+from bams3.io.metrics import IO_STATS
+from tests.helpers.s3server import S3Server
+
+from .conformance import WritableStoreTests, payload
+
+
+class TestS3Store(WritableStoreTests):
+    atomic_create = False  # moto checks If-None-Match, then writes: not atomic under races
+
+    @pytest.fixture
+    def store(self, s3_server: S3Server, s3_bucket: str) -> Store:
+        self.client = s3_server.client()
+        self.bucket = s3_bucket
+        return open_store(f"s3://{s3_bucket}/root/")
+
+    def backdoor_put(self, store: Store, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=f"root/{key}", Body=data)
+
+    def backdoor_get(self, store: Store, key: str) -> bytes | None:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=f"root/{key}")["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            return None
+
+
+def test_bucket_root_and_module_helpers(s3_server: S3Server, s3_bucket: str) -> None:
+    client = s3_server.client()
+    client.put_object(Bucket=s3_bucket, Key="top.bin", Body=b"0123456789")
+    store = open_store(f"s3://{s3_bucket}")
+    assert store.url == f"s3://{s3_bucket}/"
+    assert store.get("top.bin", (2, 4)) == b"23"
+    info = stat(f"s3://{s3_bucket}/top.bin")
+    assert info.size == 10 and info.mtime is not None and info.etag
+    assert read_range(f"s3://{s3_bucket}/top.bin", 8, 20) == b"89"
+    with pytest.raises(ObjectNotFoundError, match=f"s3://{s3_bucket}/nope.bin"):
+        stat(f"s3://{s3_bucket}/nope.bin")
+    parent, key = open_url(f"s3://{s3_bucket}/a/b/c.bam")
+    assert (str(parent), key) == (f"s3://{s3_bucket}/a/b/", "c.bam")
+
+
+def test_missing_bucket_is_not_found(s3_server: S3Server) -> None:
+    store = open_store("s3://no-such-bucket-here/x")
+    assert store.get("k") is None
+    with pytest.raises(ObjectNotFoundError, match="no-such-bucket-here"):
+        list(store.list())
+
+
+def test_listing_paginates(s3_server: S3Server, s3_bucket: str) -> None:
+    client = s3_server.client()
+    for i in range(1005):
+        client.put_object(Bucket=s3_bucket, Key=f"p/{i:05d}", Body=b"")
+    store = open_store(f"s3://{s3_bucket}/p")
+    with IO_STATS.scope() as scope:
+        keys = [info.key for info in store.list()]
+    assert keys == [f"{i:05d}" for i in range(1005)]
+    assert scope.counts("s3", "list").requests == 2
+
+
+def test_server_side_copy_between_stores(s3_server: S3Server) -> None:
+    src_bucket, dst_bucket = s3_server.make_bucket(), s3_server.make_bucket()
+    data = payload(100_000)
+    src = open_store(f"s3://{src_bucket}/in")
+    dst = open_store(f"s3://{dst_bucket}/out")
+    src.put("obj", data)
+    with IO_STATS.scope() as scope:
+        info = src.copy_to("obj", dst, "copied")
+    assert info.size == len(data)
+    assert dst.get("copied") == data
+    assert scope.counts("s3", "copy").requests == 1
+    assert scope.counts("s3", "get").requests == 0  # no bytes through this machine
+    with pytest.raises(PreconditionFailedError):
+        src.copy_to("obj", dst, "copied", mode="create")
+
+
+def test_multipart_server_side_copy(s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Objects over CopyObject's limit are copied part by part (limits shrunk to test sizes)."""
+    import bams3.io._s3 as s3mod
+
+    monkeypatch.setattr(s3mod, "COPY_OBJECT_LIMIT", 6 * 1024 * 1024)
+    monkeypatch.setattr(s3mod, "COPY_PART_SIZE", 5 * 1024 * 1024)
+    data = payload(12 * 1024 * 1024 + 17)
+    store = open_store(f"s3://{s3_bucket}")
+    s3_server.client().put_object(Bucket=s3_bucket, Key="big", Body=data)
+    with IO_STATS.scope() as scope:
+        info = store.copy_to("big", store, "big-copy")
+    assert info.size == len(data)
+    assert store.get("big-copy") == data
+    assert scope.counts("s3", "copy").requests == 3
+    assert s3_server.client().list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+
+
+def test_streamed_copy_between_backends(s3_server: S3Server, s3_bucket: str, tmp_path) -> None:
+    data = payload(300_000)
+    local = open_store(str(tmp_path))
+    remote = open_store(f"s3://{s3_bucket}/x")
+    local.put("f.bin", data)
+    local.copy_to("f.bin", remote, "g.bin")
+    remote.copy_to("g.bin", local, "h.bin")
+    assert (tmp_path / "h.bin").read_bytes() == data
+
+
+def test_clients_follow_the_endpoint_variable(s3_server: S3Server, s3_bucket: str, monkeypatch) -> None:
+    """A store opened after the endpoint variable changes uses the new endpoint."""
+    from tests.helpers.faultproxy import FaultProxy
+
+    open_store(f"s3://{s3_bucket}").put("k", b"v")
+    with FaultProxy(s3_server.endpoint_url) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)
+        assert open_store(f"s3://{s3_bucket}").get("k") == b"v"
+        assert proxy.count("GET") == 1
+        assert open_store(f"s3://{s3_bucket}", endpoint_url=s3_server.endpoint_url).get("k") == b"v"
+        assert proxy.count("GET") == 1
