@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -155,35 +156,52 @@ class _Task:
 
 def _execute(tasks: list[_Task], options: SyncOptions, *, label: str, show_progress: bool
              ) -> tuple[list[ItemResult], BaseException | None]:
-    """Run tasks on ``options.jobs`` threads; stop at the first failure unless partial failure is allowed."""
+    """Run tasks on ``options.jobs`` threads; stop at the first failure unless partial failure is allowed.
+
+    "Stop" means no task starts after a failure: the failing worker raises a flag that
+    every worker checks before it starts the next task (cancelling queued futures from
+    the main thread alone would let a fast worker slip in one more).
+    """
     results: list[ItemResult] = []
     first_error: BaseException | None = None
     if not tasks:
         return results, None
+    stop = threading.Event()
+
+    def guarded(task: _Task) -> ItemResult | None:
+        if stop.is_set():
+            return None  # never started
+        try:
+            return task.run()
+        except ITEM_ERRORS:
+            if not options.allow_partial_failure:
+                stop.set()
+            raise
+
     total = sum(task.item.size for task in tasks)
     pool = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="bams3-sync")
     try:
         with progress(label, total=total, unit="B", enabled=show_progress) as bar:
-            futures: dict[Future[ItemResult], _Task] = {pool.submit(task.run): task for task in tasks}
+            futures: dict[Future[ItemResult | None], _Task] = {pool.submit(guarded, task): task for task in tasks}
             for future in as_completed(futures):
                 task = futures[future]
                 try:
-                    results.append(future.result())
+                    result = future.result()
                 except CancelledError:
                     continue
                 except ITEM_ERRORS as exc:
                     from ..io.redact import redact_text
 
                     log.warning("%s", exc)
-                    results.append(ItemResult(task.item.key, "failed", task.item.size, redact_text(str(exc)),
-                                              task.item.dest_key))
+                    result = ItemResult(task.item.key, "failed", task.item.size, redact_text(str(exc)),
+                                        task.item.dest_key)
                     if first_error is None:
                         first_error = exc
-                    if not options.allow_partial_failure:
-                        for other in futures:
-                            other.cancel()
-                bar.update(task.item.size)
+                if result is not None:
+                    results.append(result)
+                    bar.update(task.item.size)
     finally:
+        stop.set()  # also on KeyboardInterrupt: start nothing more, let running transfers end
         pool.shutdown(wait=True, cancel_futures=True)
     return results, first_error
 
