@@ -192,7 +192,7 @@ def _execute(tasks: list[_Task], options: SyncOptions, *, label: str, show_progr
                 except ITEM_ERRORS as exc:
                     from ..io.redact import redact_text
 
-                    log.warning("%s", exc)
+                    log.info("failed: %s", exc)  # the report and the final error line carry it
                     result = ItemResult(task.item.key, "failed", task.item.size, redact_text(str(exc)),
                                         task.item.dest_key)
                     if first_error is None:

@@ -26,7 +26,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import IntegrityError
+from ..errors import Bams3Error, IntegrityError
 
 if TYPE_CHECKING:
     from ..io import ObjectInfo, Store
@@ -78,14 +78,19 @@ def copy_object(src: Store, info: ObjectInfo, dst: Store, dst_key: str, *, part_
         Whatever :mod:`bams3.io` raises (missing source, access denied, retries exhausted).
     """
     target = _local_file(dst, dst_key)
-    if target is not None and src.scheme != "file":
-        src.get_file(info.key, target, resume=True)
-    elif src.scheme == dst.scheme == "s3" or target is not None:
-        src.copy_to(info.key, dst, dst_key)
-    else:
-        _stream_copy(src, info, dst, dst_key, part_size=part_size)
-    if target is not None and info.mtime is not None:
-        os.utime(target, (info.mtime, info.mtime))
+    try:
+        if target is not None and src.scheme != "file":
+            src.get_file(info.key, target, resume=True)
+        elif src.scheme == dst.scheme == "s3" or target is not None:
+            src.copy_to(info.key, dst, dst_key)
+        else:
+            _stream_copy(src, info, dst, dst_key, part_size=part_size)
+        if target is not None and info.mtime is not None:
+            os.utime(target, (info.mtime, info.mtime))
+    except Bams3Error:
+        raise
+    except OSError as exc:  # local disk trouble: say which object, in one line, without temp names
+        raise Bams3Error(f"{dst.key_url(dst_key)}: cannot write: {exc.strerror or exc}") from exc
     written = dst.stat(dst_key)
     if written is None or written.size != info.size:
         found = "nothing" if written is None else f"{written.size} bytes"
