@@ -1,0 +1,298 @@
+"""Per-sample outputs: the chunk table (JSON Lines, Parquet, optional one file per chunk) and the summary.
+
+The shard jobs' JSON Lines files are read in shard order, chunk by chunk, and written
+out again with their global ``chunk_id`` (1..total_chunks) and the true
+``total_chunks``; nothing holds more than one Parquet row group in memory. The summary
+adds every chunk's counters: its ``flagstat`` block has the shape of ``samtools
+flagstat -O json`` and the same numbers. Before anything is renamed into place, the
+totals are checked against the plan (the index's or the scan's exact read count), so
+a lost or duplicated shard fails the aggregation instead of producing a wrong table.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from ..bam.flagstat import FlagstatCounts
+from ..errors import IntegrityError
+from ._atomic import atomic_dir, atomic_path, write_text_atomic
+from ._plan import ChunkPlan
+from ._stats import FLAGSTAT_KEYS, MAPQ_BINS
+
+__all__ = ["SampleOutputs", "ShardOutput", "ChunkTableWriter", "SummaryBuilder", "aggregate_shards", "flagstat_counts"]
+
+#: rows per Parquet row group (bounded memory while writing)
+PARQUET_ROW_GROUP = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class SampleOutputs:
+    """Where a sample's outputs go (``None``: do not write that one)."""
+
+    jsonl: Path
+    summary: Path
+    parquet: Path | None = None
+    chunk_dir: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShardOutput:
+    """A finished shard job's files: its chunks (JSON Lines) and its report (JSON)."""
+
+    chunks: Path
+    info: Path
+
+
+def _column_name(key: str) -> str:
+    return key.replace(" (mapQ >= 5)", " mapq5").replace(" ", "_")
+
+
+def _parquet_schema() -> Any:
+    import pyarrow as pa
+
+    columns = [
+        ("chunk_id", pa.int64()),
+        ("total_chunks", pa.int64()),
+        ("bam_url", pa.string()),
+        ("chunk_size", pa.int64()),
+        ("shard", pa.int64()),
+        ("chunk_in_shard", pa.int64()),
+        ("first_voffset", pa.uint64()),
+        ("total_reads", pa.int64()),
+        ("mapped_reads", pa.int64()),
+        ("unmapped_reads", pa.int64()),
+        ("avg_mapping_quality", pa.float64()),
+        ("mapq_sum", pa.int64()),
+        ("mapq_count", pa.int64()),
+        ("pos_min", pa.int64()),
+        ("pos_max", pa.int64()),
+        ("pos_max_end", pa.int64()),
+        ("first_ref", pa.string()),
+        ("first_pos", pa.int64()),
+        ("last_ref", pa.string()),
+        ("last_pos", pa.int64()),
+        ("references", pa.list_(pa.string())),
+        ("primary_reads", pa.int64()),
+        ("secondary_reads", pa.int64()),
+        ("supplementary_reads", pa.int64()),
+        ("duplicate_reads", pa.int64()),
+        ("qc_failed_reads", pa.int64()),
+        ("paired_reads", pa.int64()),
+        ("properly_paired_reads", pa.int64()),
+        ("total_bases", pa.int64()),
+    ]
+    columns += [(f"mapq_{label.replace('-', '_')}", pa.int64()) for label, _, _ in MAPQ_BINS]
+    for key in FLAGSTAT_KEYS:
+        columns += [(f"flagstat_{_column_name(key)}_passed", pa.int64()), (f"flagstat_{_column_name(key)}_failed", pa.int64())]
+    return pa.schema(columns)
+
+
+_STAT_COLUMNS = (
+    "total_reads", "mapped_reads", "unmapped_reads", "avg_mapping_quality", "mapq_sum", "mapq_count",
+    "primary_reads", "secondary_reads", "supplementary_reads", "duplicate_reads", "qc_failed_reads",
+    "paired_reads", "properly_paired_reads", "total_bases",
+)
+_INFO_COLUMNS = ("chunk_id", "total_chunks", "bam_url", "chunk_size", "shard", "chunk_in_shard", "first_voffset")
+
+
+def _flat_row(record: dict[str, Any]) -> dict[str, Any]:
+    """One chunk's JSON object as one flat Parquet row."""
+    stats, info = record["stats"], record["chunk_info"]
+    pr = stats["position_range"]
+    row = {key: info[key] for key in _INFO_COLUMNS}
+    row.update({key: stats[key] for key in _STAT_COLUMNS})
+    first, last = pr["first"] or {}, pr["last"] or {}
+    row.update(
+        pos_min=pr["min"], pos_max=pr["max"], pos_max_end=pr["max_end"],
+        first_ref=first.get("ref"), first_pos=first.get("pos"), last_ref=last.get("ref"), last_pos=last.get("pos"),
+        references=stats["references"],
+    )
+    for label, _, _ in MAPQ_BINS:
+        row[f"mapq_{label.replace('-', '_')}"] = stats["mapq_histogram"][label]
+    for key in FLAGSTAT_KEYS:
+        passed, failed = record["flagstat"][key]
+        row[f"flagstat_{_column_name(key)}_passed"] = passed
+        row[f"flagstat_{_column_name(key)}_failed"] = failed
+    return row
+
+
+class ChunkTableWriter:
+    """Write final chunk objects to JSON Lines, Parquet and per-chunk files; publish all or nothing.
+
+    Use as a context manager: on a clean exit every output is renamed into place, on an
+    exception every temporary file is removed and earlier outputs are left untouched.
+    """
+
+    def __init__(self, outputs: SampleOutputs) -> None:
+        self._outputs = outputs
+        self._stack = ExitStack()
+        self._parquet: Any = None
+        self._rows: list[dict[str, Any]] = []
+        self._chunk_dir: Path | None = None
+
+    def __enter__(self) -> ChunkTableWriter:
+        stack, outputs = self._stack, self._outputs
+        try:
+            self._jsonl = stack.enter_context(open(stack.enter_context(atomic_path(outputs.jsonl)), "w", encoding="utf-8"))
+            if outputs.parquet is not None:
+                import pyarrow.parquet as pq
+
+                self._schema = _parquet_schema()
+                tmp = stack.enter_context(atomic_path(outputs.parquet))
+                self._parquet = stack.enter_context(pq.ParquetWriter(tmp, self._schema, compression="zstd"))
+            if outputs.chunk_dir is not None:
+                self._chunk_dir = stack.enter_context(atomic_dir(outputs.chunk_dir))
+        except BaseException:
+            stack.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Add one chunk (its ``chunk_info.chunk_id`` must be final)."""
+        text = json.dumps(record, separators=(",", ":"))
+        self._jsonl.write(text + "\n")
+        if self._chunk_dir is not None:
+            (self._chunk_dir / f"chunk_{record['chunk_info']['chunk_id']}.json").write_text(text + "\n", encoding="utf-8")
+        if self._parquet is not None:
+            self._rows.append(_flat_row(record))
+            if len(self._rows) >= PARQUET_ROW_GROUP:
+                self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self._rows:
+            self._parquet.write_table(pa.Table.from_pylist(self._rows, schema=self._schema))
+            self._rows = []
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is None:
+            try:
+                self._flush()
+            except BaseException:
+                self._stack.__exit__(*sys.exc_info())
+                raise
+        self._stack.__exit__(exc_type, exc, tb)
+
+
+def flagstat_counts(passed: list[int], failed: list[int]) -> FlagstatCounts:
+    """The :class:`~bams3.bam.flagstat.FlagstatCounts` of the 16 QC-passed and QC-failed counters.
+
+    Its fields are the samtools categories in :data:`FLAGSTAT_KEYS` order, so the chunk
+    counters map onto them one to one; its ``to_json`` gives samtools' document.
+    """
+    names = [f.name for f in fields(FlagstatCounts)]
+    return FlagstatCounts(**{name: (p, f) for name, p, f in zip(names, passed, failed, strict=True)})
+
+
+class SummaryBuilder:
+    """Add up chunk objects into the per-sample summary."""
+
+    def __init__(self) -> None:
+        self.chunks = 0
+        self._passed = [0] * len(FLAGSTAT_KEYS)
+        self._failed = [0] * len(FLAGSTAT_KEYS)
+        self._sums = dict.fromkeys(("total_reads", "mapped_reads", "unmapped_reads", "total_bases", "mapq_sum", "mapq_count"), 0)
+        self._hist = dict.fromkeys((label for label, _, _ in MAPQ_BINS), 0)
+        self._references: set[str] = set()
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.chunks += 1
+        stats = record["stats"]
+        for key in self._sums:
+            self._sums[key] += stats[key]
+        for label, count in stats["mapq_histogram"].items():
+            self._hist[label] += count
+        for i, key in enumerate(FLAGSTAT_KEYS):
+            passed, failed = record["flagstat"][key]
+            self._passed[i] += passed
+            self._failed[i] += failed
+        self._references.update(stats["references"])
+
+    @property
+    def total_reads(self) -> int:
+        return self._sums["total_reads"]
+
+    def build(self, plan: ChunkPlan, *, sample: str | None, bam_url: str, io: dict[str, int]) -> dict[str, Any]:
+        s = self._sums
+        order = {name: i for i, (name, _) in enumerate(plan.references)}
+        return {
+            "sample": sample,
+            "bam_url": bam_url,
+            "chunk_size": plan.chunk_size,
+            "total_chunks": self.chunks,
+            "total_reads": s["total_reads"],
+            "mapped_reads": s["mapped_reads"],
+            "unmapped_reads": s["unmapped_reads"],
+            "avg_mapping_quality": round(s["mapq_sum"] / s["mapq_count"], 4) if s["mapq_count"] else None,
+            "total_bases": s["total_bases"],
+            "mapq_histogram": self._hist,
+            "references": sorted(self._references, key=order.__getitem__),
+            "flagstat": flagstat_counts(self._passed, self._failed).to_json(),
+            "plan": {
+                "method": plan.method,
+                "shards": len(plan.shards),
+                "index_url": plan.index_url,
+                "bam_size": plan.bam_size,
+            },
+            "io": io,
+        }
+
+
+def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def aggregate_shards(
+    plan: ChunkPlan,
+    shards: Iterable[ShardOutput],
+    outputs: SampleOutputs,
+    *,
+    sample: str | None = None,
+) -> dict[str, Any]:
+    """Number the shards' chunks 1..total_chunks, write the sample's outputs, return the summary.
+
+    Raises
+    ------
+    IntegrityError
+        The shard files do not match the plan: wrong number of shards, a shard whose
+        chunk count differs from its report, or a total read count other than the plan's.
+    """
+    shards = list(shards)
+    if len(shards) != len(plan.shards):
+        raise IntegrityError(f"{plan.bam_url}: {len(shards)} shard outputs for a plan of {len(plan.shards)} shards")
+    infos = [json.loads(s.info.read_text(encoding="utf-8")) for s in shards]
+    total_chunks = sum(info["chunks"] for info in infos)
+    io = {
+        "bytes_fetched": plan.planning_bytes_read + sum(info["bytes_fetched"] for info in infos),
+        "requests": plan.planning_requests + sum(info["requests"] for info in infos),
+        "bytes_consumed": sum(info["bytes_consumed"] for info in infos),
+    }
+    summary = SummaryBuilder()
+    with ChunkTableWriter(outputs) as table:
+        for shard, info in zip(shards, infos):
+            before = summary.chunks
+            for record in _read_jsonl(shard.chunks):
+                chunk_info = record["chunk_info"]
+                chunk_info["chunk_id"] = summary.chunks + 1
+                chunk_info["total_chunks"] = total_chunks
+                summary.add(record)
+                table.write(record)
+            if summary.chunks - before != info["chunks"]:
+                raise IntegrityError(f"{shard.chunks}: {summary.chunks - before} chunks, its report says {info['chunks']}")
+        if summary.total_reads != plan.total_reads:
+            raise IntegrityError(
+                f"{plan.bam_url}: the shards hold {summary.total_reads} reads, the plan counted {plan.total_reads}"
+            )
+    # the summary last: its presence means the tables are complete
+    result = summary.build(plan, sample=sample, bam_url=plan.bam_url, io=io)
+    write_text_atomic(outputs.summary, json.dumps(result, indent=1) + "\n")
+    return result

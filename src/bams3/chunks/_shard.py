@@ -1,0 +1,263 @@
+"""One shard job: read the shard's byte range of the BAM and write its per-chunk statistics.
+
+The job fetches only ``Shard.byte_range`` (one bounded ranged stream for remote BAMs),
+decodes the records between the shard's virtual offsets, keeps those that belong to it
+(by sort key for ``index`` plans, by count for ``scan`` plans), and accumulates chunk
+statistics with :class:`~bams3.chunks._stats.ChunkAccumulator`. Memory is one read-ahead
+slab plus one batch, whatever the size of the BAM or of the shard.
+
+Before reading, the job checks that the BAM is the object the plan was made from (size
+and entity tag): ranges of a replaced file would decode as garbage or, worse, as
+plausible records. After reading it checks the counts the plan knows exactly. Outputs
+are written atomically, so a failing shard leaves nothing behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..bam.header import BamHeader, Reference
+from ..bam.reader import BamReader
+from ..errors import BamFormatError, IntegrityError
+from ._atomic import atomic_path, write_text_atomic
+from ._keys import pack_keys
+from ._plan import ChunkPlan, Shard
+from ._stats import ChunkAccumulator, ChunkStats
+
+__all__ = ["ShardReport", "ShardScan", "run_shard", "chunk_json", "check_same_bam"]
+
+
+@dataclass(frozen=True, slots=True)
+class ShardReport:
+    """What one shard job did (written next to its chunks as ``*.info.json``)."""
+
+    shard: int
+    chunks: int
+    reads: int
+    #: bytes received from remote stores (read-ahead included; 0 for local files)
+    bytes_fetched: int
+    #: compressed bytes the job took from its stream (local or remote)
+    bytes_consumed: int
+    requests: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, int | float]:
+        return asdict(self)
+
+
+def check_same_bam(url: str, plan: ChunkPlan) -> None:
+    """Refuse to read a BAM that is not the one ``plan`` was made from.
+
+    Raises
+    ------
+    IntegrityError
+        Its size or entity tag differs from the plan's.
+    """
+    from ..io import redact, stat
+
+    info = stat(url)
+    if info.size != plan.bam_size or (plan.bam_etag is not None and info.etag is not None and info.etag != plan.bam_etag):
+        raise IntegrityError(
+            f"{redact(url)}: the BAM changed since the chunk plan was made "
+            f"(size {info.size}, plan says {plan.bam_size}): make the plan again"
+        )
+
+
+class ShardScan:
+    """Iterate over the statistics of one shard's chunks, in order; then read the tallies.
+
+    Parameters
+    ----------
+    url
+        The BAM (local path, ``file://``, ``s3://`` or ``http(s)://``), the same object the
+        plan describes.
+    plan, index
+        The plan and the 0-based shard number.
+    threads
+        BGZF inflate threads.
+    on_records
+        Called with the number of records kept after each batch (progress).
+
+    Attributes
+    ----------
+    reads
+        Records of the shard seen so far.
+    bytes_consumed
+        Compressed bytes taken from the stream (the shard's span plus read-ahead).
+
+    Raises
+    ------
+    BgzfError, BamFormatError
+        (While iterating.) Damaged data in the shard's range, a BAM that is not
+        coordinate-sorted under an ``index`` plan, or fewer records than the plan counted.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        plan: ChunkPlan,
+        index: int,
+        *,
+        threads: int = 1,
+        on_records: Callable[[int], None] | None = None,
+    ) -> None:
+        self.url, self.plan, self.index = url, plan, index
+        self.shard = plan.shard(index)
+        self.threads = threads
+        self.on_records = on_records
+        self.reads = 0
+        self.bytes_consumed = 0
+
+    def __iter__(self) -> Iterator[ChunkStats]:
+        from ..io import open_input, redact
+
+        plan, shard = self.plan, self.shard
+        name = redact(self.url)
+        header = BamHeader(text="", references=tuple(Reference(n, length) for n, length in plan.references), raw=b"")
+        start, end = shard.byte_range(plan.bam_size)
+        keep = _keyed_filter(shard, name) if plan.method == "index" else _counted_filter(shard)
+        accumulator = ChunkAccumulator(chunk_size=plan.chunk_size)
+        with open_input(self.url, start, end) as stream:
+            reader = BamReader.from_virtual_range(stream, shard.start, shard.stop, header=header, name=name, threads=self.threads)
+            with reader:
+                for batch in reader.batches():
+                    rows, done = keep(batch.records)
+                    if len(rows):
+                        yield from accumulator.add(rows)
+                        self.reads = accumulator.records
+                        if self.on_records is not None:
+                            self.on_records(len(rows))
+                    if done:
+                        break
+            self.bytes_consumed = stream.tell() - start
+        yield from accumulator.finish()
+        if shard.reads is not None and self.reads != shard.reads:
+            raise BamFormatError(
+                f"{name}: shard {self.index} holds {self.reads} records where the plan counted {shard.reads}: "
+                "the BAM or its index changed, or the data ends early"
+            )
+
+
+def _keyed_filter(shard: Shard, name: str) -> Callable[[np.ndarray], tuple[np.ndarray, bool]]:
+    """Keep records with ``first <= key < end``; done once a key reaches ``end``."""
+    lo = None if shard.first is None else np.uint64(shard.first.packed)
+    hi = None if shard.end is None else np.uint64(shard.end.packed)
+    last_key = np.uint64(0)
+
+    def keep(rows: np.ndarray) -> tuple[np.ndarray, bool]:
+        nonlocal last_key
+        keys = pack_keys(rows["ref_id"], rows["pos"])
+        if len(keys) and (keys[0] < last_key or bool(np.any(keys[1:] < keys[:-1]))):
+            bad = int(np.argmax(np.diff(keys.astype(np.int64), prepend=np.int64(last_key)) < 0))
+            raise BamFormatError(
+                f"{name}: the BAM is not coordinate-sorted (record at virtual offset "
+                f"{int(rows['voffset'][bad]) >> 16}:{int(rows['voffset'][bad]) & 0xFFFF} comes before the one preceding it), "
+                "so its index cannot be used: plan without the index"
+            )
+        if len(keys):
+            last_key = keys[-1]
+        a = 0 if lo is None else int(np.searchsorted(keys, lo, side="left"))
+        b = len(keys) if hi is None else int(np.searchsorted(keys, hi, side="left"))
+        return rows[a:b], b < len(keys)
+
+    return keep
+
+
+def _counted_filter(shard: Shard) -> Callable[[np.ndarray], tuple[np.ndarray, bool]]:
+    """Keep the shard's first ``reads`` records (a scan plan's shard starts at its first record)."""
+    remaining = shard.reads or 0
+
+    def keep(rows: np.ndarray) -> tuple[np.ndarray, bool]:
+        nonlocal remaining
+        taken = rows[:remaining]
+        remaining -= len(taken)
+        return taken, remaining == 0
+
+    return keep
+
+
+def chunk_json(
+    stats: ChunkStats,
+    *,
+    references: tuple[tuple[str, int], ...],
+    chunk_size: int,
+    bam_url: str,
+    shard: int,
+    chunk_in_shard: int,
+    chunk_id: int | None,
+    total_chunks: int | None,
+) -> dict[str, object]:
+    """The JSON object of one chunk (ARCHITECTURE.md's schema plus extras)."""
+    out = stats.to_json(references)
+    out["chunk_info"] = {
+        "chunk_id": chunk_id,
+        "total_chunks": total_chunks,
+        "bam_url": bam_url,
+        "chunk_size": chunk_size,
+        "shard": shard,
+        "chunk_in_shard": chunk_in_shard,
+        "first_voffset": stats.first_voffset,
+    }
+    return out
+
+
+def run_shard(
+    url: str,
+    plan: ChunkPlan,
+    index: int,
+    output: str | os.PathLike[str],
+    *,
+    info_output: str | os.PathLike[str] | None = None,
+    threads: int = 1,
+    check_bam: bool = True,
+    on_records: Callable[[int], None] | None = None,
+) -> ShardReport:
+    """Compute shard ``index``'s chunk statistics and write them as JSON Lines to ``output``.
+
+    Chunks carry their final ``chunk_id`` and ``total_chunks`` when the plan fixes them
+    (:attr:`ChunkPlan.chunk_ids_final`); otherwise both are ``null`` and the aggregation
+    fills them in. ``info_output`` receives the :class:`ShardReport` as JSON. Both files
+    appear only if the whole shard succeeds.
+    """
+    from ..io import IO_STATS, redact
+
+    began = time.monotonic()
+    bam_url = redact(url)
+    first_id = plan.first_chunk_id(index)
+    total = plan.total_chunks if plan.chunk_ids_final else None
+    with IO_STATS.scope() as io:
+        if check_bam:
+            check_same_bam(url, plan)
+        n = 0
+        scan = ShardScan(url, plan, index, threads=threads, on_records=on_records)
+        with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8") as out:
+            for n, stats in enumerate(scan, start=1):
+                record = chunk_json(
+                    stats,
+                    references=plan.references,
+                    chunk_size=plan.chunk_size,
+                    bam_url=bam_url,
+                    shard=index,
+                    chunk_in_shard=n - 1,
+                    chunk_id=None if first_id is None else first_id + n - 1,
+                    total_chunks=total,
+                )
+                out.write(json.dumps(record, separators=(",", ":")) + "\n")
+    counts = io.counts()
+    report = ShardReport(
+        shard=index,
+        chunks=n,
+        reads=scan.reads,
+        bytes_fetched=counts.bytes_in,
+        bytes_consumed=scan.bytes_consumed,
+        requests=counts.requests,
+        seconds=round(time.monotonic() - began, 3),
+    )
+    if info_output is not None:
+        write_text_atomic(info_output, json.dumps(report.to_dict()) + "\n")
+    return report

@@ -1,0 +1,130 @@
+"""Configuration, sample sheet and input functions (no business logic: that lives in src/bams3)."""
+
+import json
+import os
+import re
+from urllib.parse import urlsplit
+
+import pandas as pd
+from snakemake.utils import validate
+
+
+# --- configuration ---------------------------------------------------------------------
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+#: where every result goes (a prefix of the default storage when one is set)
+OUT = config["output_dir"].rstrip("/")
+
+#: reads per chunk, the unit of the statistics
+CHUNK_SIZE = config["chunks"]["chunk_size"]
+
+
+def is_activated(path):
+    """Whether the section at ``path`` ("a/b") is switched on (``activate: true``)."""
+    section = config
+    for part in path.split("/"):
+        section = section.get(part, {})
+    return bool(section.get("activate", False))
+
+
+# --- samples ---------------------------------------------------------------------------
+
+SAMPLE_NAME = re.compile(r"^(?!\.)[A-Za-z0-9_.-]+$")
+
+
+def sample_name_from_url(url):
+    """``s3://b/x/NA12878.bam?sig=...`` -> ``NA12878``: the file name without ``.bam``."""
+    name = os.path.basename(urlsplit(url).path if "://" in url else url)
+    name = name[: -len(".bam")] if name.endswith(".bam") else name
+    if not SAMPLE_NAME.match(name):
+        raise ValueError(
+            f"config bam_urls: cannot make a sample name from {name!r} (from the URL's file name); "
+            "use a sample sheet (config 'samples') to name this BAM"
+        )
+    return name
+
+
+def load_samples():
+    """The samples as a table indexed by name: from ``bam_urls`` if given, else from the sheet."""
+    if config["bam_urls"]:
+        table = pd.DataFrame(
+            {"sample": [sample_name_from_url(u) for u in config["bam_urls"]], "bam": config["bam_urls"]},
+            dtype=str,
+        )
+        where = "config bam_urls"
+    else:
+        if not config["samples"]:
+            raise ValueError("config: give a sample sheet ('samples') or a list of BAM URLs ('bam_urls')")
+        table = pd.read_csv(config["samples"], sep="\t", dtype=str, comment="#", skip_blank_lines=True)
+        where = f"sample sheet {config['samples']}"
+    table.columns = [c.strip() for c in table.columns]
+    table = table.apply(lambda col: col.str.strip())
+    duplicated = sorted(set(table["sample"][table["sample"].duplicated()])) if "sample" in table else []
+    if duplicated:
+        raise ValueError(f"{where}: sample names must be unique; repeated: {', '.join(duplicated)}")
+    validate(table, schema="../schemas/samples.schema.yaml")
+    if "index" not in table:
+        table["index"] = None
+    return table.set_index("sample", drop=False).sort_index()
+
+
+samples = load_samples()
+
+
+wildcard_constraints:
+    sample="|".join(re.escape(name) for name in samples.index),
+    shard=r"\d+",
+
+
+# --- input functions and params ------------------------------------------------------------
+
+
+def get_bam_url(wildcards):
+    """The sample's BAM URL: a param, never an input (rules read byte ranges of it)."""
+    return samples.loc[wildcards.sample, "bam"]
+
+
+def get_index_url(wildcards):
+    """The sample's index URL from the sheet, or "" to look next to the BAM."""
+    index = samples.loc[wildcards.sample, "index"]
+    return "" if pd.isna(index) else index
+
+
+def chunk_dir(sample="{sample}"):
+    """The folder of one sample's chunk results."""
+    return f"{OUT}/chunks/{sample}"
+
+
+def get_aggregate_chunks_input(wildcards):
+    """The plan and every shard's outputs, once the plan_chunks checkpoint has run.
+
+    The plan is read through the checkpoint's output ``.open()``, which fetches it from
+    remote storage when needed (a later invocation has no local copy).
+    """
+    plan = checkpoints.plan_chunks.get(sample=wildcards.sample).output.plan
+    with plan.open() as handle:
+        n_shards = len(json.load(handle)["shards"])
+    shards = range(n_shards)
+    return {
+        "plan": plan,
+        "chunks": expand(f"{chunk_dir()}/shards/{{shard}}.jsonl", sample=wildcards.sample, shard=shards),
+        "infos": expand(f"{chunk_dir()}/shards/{{shard}}.info.json", sample=wildcards.sample, shard=shards),
+    }
+
+
+def get_chunk_outputs(sample):
+    """The per-sample results of the chunks stage."""
+    outputs = [f"{chunk_dir(sample)}/{name}" for name in ("chunk_stats.jsonl", "chunk_stats.parquet", "summary.json")]
+    if config["chunks"]["chunk_files"]:
+        outputs.append(f"{chunk_dir(sample)}/chunk_files")
+    return outputs
+
+
+def get_final_output():
+    """Every target of the run, one branch per activated section."""
+    final = []
+    if is_activated("chunks"):
+        for sample in samples.index:
+            final += get_chunk_outputs(sample)
+    return final
