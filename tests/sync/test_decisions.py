@@ -166,5 +166,6 @@ def test_report_groups_items_and_totals_bytes() -> None:
     assert roundtrip(report) == report
     assert not report.ok
     assert "copied 2" in report.summary_line() and "failed 1" in report.summary_line()
-    merged = SyncReport.merge([report, SyncReport("src", "dst", (ItemResult("e", "copied", 1, "new"),))])
+    merged = SyncReport.merge("src", "dst", [report, SyncReport("src", "dst", (ItemResult("e", "copied", 1, "new"),))])
     assert merged.count("copied") == 3 and merged.bytes("copied") == 16
+    assert SyncReport.merge("s", "d", []).to_dict()["summary"]["copied"] == {"count": 0, "bytes": 0}

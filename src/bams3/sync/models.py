@@ -310,13 +310,10 @@ class SyncReport:
                    dry_run=bool(data.get("dry_run", False)), batch_index=batch_index, io=data.get("io"))
 
     @classmethod
-    def merge(cls, reports: list[SyncReport]) -> SyncReport:
-        """One report for many batches of the same sync (the workflow's final report)."""
-        if not reports:
-            raise UsageError("no sync reports to merge")
-        first = reports[0]
-        results = tuple(r for report in reports for r in report.results)
-        return cls(first.source, first.destination, results, dry_run=all(r.dry_run for r in reports))
+    def merge(cls, source: str, destination: str, reports: list[SyncReport]) -> SyncReport:
+        """One report for the batches of one sync (the workflow's final report; a plan may have none)."""
+        results = tuple(sorted((r for report in reports for r in report.results), key=lambda r: r.key))
+        return cls(source, destination, results, dry_run=bool(reports) and all(r.dry_run for r in reports))
 
 
 @dataclass(frozen=True)
