@@ -8,7 +8,7 @@ removes. The table is therefore stored as one JSON object::
      "columns": [{"name": "ref_id", "dtype": "<i4", "filters": ["delta"]}, ...],
      "data": "<base64>"}
 
-``data`` is base64 of a zstd frame whose content is every column in the listed order; a column
+``data`` is base64 of a zstd frame (with its content checksum) whose content is every column in the listed order; a column
 is ``rows`` little-endian values of ``dtype``, first delta-coded when ``filters`` says so
 (``x[0], x[1]-x[0], ...`` in the column's own integer width, wrapping), then byte-shuffled (all
 first bytes, then all second bytes, ...) so that zstd sees the slowly varying high bytes together.
@@ -91,7 +91,7 @@ def pack_columns(columns: Sequence[Column], values: Mapping[str, np.ndarray]) ->
             with np.errstate(over="ignore"):
                 typed = np.diff(typed, prepend=dtype.type(0)).astype(dtype)
         parts.append(_shuffle(typed))
-    return rows, zstandard.ZstdCompressor(level=_LEVEL).compress(b"".join(parts))
+    return rows, zstandard.ZstdCompressor(level=_LEVEL, write_checksum=True).compress(b"".join(parts))
 
 
 def unpack_columns(columns: Sequence[Column], rows: int, blob: bytes, *, what: str) -> dict[str, np.ndarray]:

@@ -171,7 +171,7 @@ class ZstdFramesCodec:
     """
 
     name: ClassVar[str] = ZSTD_FRAMES
-    level: int = 3
+    level: int = 5
     frame_bytes: int = 256 * 1024
 
     def __post_init__(self) -> None:

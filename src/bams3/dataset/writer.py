@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BIN_SIZE = 1_000_000
 #: measured on the realistic BAM (docs/FORMAT.md, "Choices"): see there before changing
-DEFAULT_LEVEL = 3
+DEFAULT_LEVEL = 5
 DEFAULT_FRAME_BYTES = 256 * 1024
 #: raw record bytes per chunk of reads without a reference (a 1 Mbp bin of a 30x genome is ~90 MB raw)
 DEFAULT_UNPLACED_CHUNK_BYTES = 64 * 2**20
