@@ -120,7 +120,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                       help="keep the source objects (the default)")
     keep.add_argument("--move", dest="move", action="store_true",
                       help="delete each source object once an identical copy is proven at DST "
-                           "(compares contents, as --checksum)")
+                           "(compares contents, as --checksum; emptied local folders stay)")
     what.add_argument("--delete", action="store_true",
                       help="(sync only) delete DST objects that SRC lacks")
 
