@@ -157,6 +157,10 @@ def test_single_objects_into_folders_and_under_new_names(tmp_path: Path, s3_serv
     report = run(f"s3://{s3_bucket}/into/one.bam", tmp_path / "out" / "two.bam")
     assert [(r.key, r.dest_key) for r in report.results] == [("one.bam", "two.bam")]
     assert local_hashes(tmp_path / "out") == {"renamed.bam": sha(b"one"), "two.bam": sha(b"one")}
+    run(tmp_path / "out" / "two.bam", tmp_path / "out" / "three.bam")  # beside itself: not "nested"
+    run(f"s3://{s3_bucket}/renamed.bam", f"s3://{s3_bucket}/again.bam")
+    assert (tmp_path / "out" / "three.bam").read_bytes() == b"one"
+    assert s3_hashes(client, s3_bucket)["again.bam"] == sha(b"one")
     with pytest.raises(UsageError, match="one object"):
         run(tmp_path / "in" / "one.bam", f"s3://{s3_bucket}/into/", delete=True)
 

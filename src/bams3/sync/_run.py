@@ -65,9 +65,13 @@ def _root_exists(root: str) -> bool:
     return os.path.isdir(root)
 
 
-def _check_not_nested(source: str, destination: str) -> None:
-    """Refuse ``sync data data/backup``: every run would copy the previous copy again."""
-    if is_local(source) != is_local(destination):
+def _check_not_nested(ends: Endpoints) -> None:
+    """Refuse ``sync data data/backup``: every run would copy the previous copy again.
+
+    Only trees can nest; one object may be copied beside itself under another name.
+    """
+    source, destination = ends.source_root, ends.destination_root
+    if ends.single is not None or is_local(source) != is_local(destination):
         return
     a, b = source.rstrip("/") + "/", destination.rstrip("/") + "/"
     if a.startswith(b) or b.startswith(a):
@@ -280,7 +284,7 @@ def sync(request: SyncRequest, *, show_progress: bool = True) -> SyncReport:
         ends = resolve(source, destination)
         if ends.single is not None and options.delete:
             raise UsageError(f"{redact(source)} is one object: --delete applies to folders and prefixes")
-        _check_not_nested(ends.source_root, ends.destination_root)
+        _check_not_nested(ends)
         pairs, missing = _source_objects(ends, options)
         if missing:
             _missing_source(source, options)
@@ -304,7 +308,7 @@ def plan(request: PlanRequest) -> SyncPlan:
     options = request.options
     source, destination = normalise_url(request.source), normalise_url(request.destination)
     ends = resolve(source, destination)
-    _check_not_nested(ends.source_root, ends.destination_root)
+    _check_not_nested(ends)
     pairs, missing = _source_objects(ends, options)
     if missing:
         _missing_source(source, options)
