@@ -105,12 +105,10 @@ def resolve(source: str, destination: str) -> Endpoints:
     if single_key is None:
         return Endpoints(source, destination, _open(source), _open(destination), None)
     source_root = _split(source)[0]
-    into = destination.endswith("/") or (is_local(destination) and os.path.isdir(destination))
-    if into:
-        destination_root, dest_key = destination, single_key
-    elif not is_local(destination) and _names_a_prefix(destination):
-        destination_root, dest_key = destination, single_key
+    if is_local(destination):
+        into = destination.endswith("/") or os.path.isdir(destination)
     else:
-        destination_root, dest_key = _split(destination)
+        into = _names_a_prefix(destination)
+    destination_root, dest_key = (destination, single_key) if into else _split(destination)
     return Endpoints(source_root, destination_root, _open(source_root), _open(destination_root),
                      (single_key, dest_key))
