@@ -35,6 +35,8 @@ log = logging.getLogger("bams3.stage")
 _HASH_BLOCK = 1 << 20
 #: seconds between two looks at a growing download (for progress)
 _POLL_INTERVAL = 0.5
+#: downloads smaller than this get no progress report of their own (they finish quickly)
+_PROGRESS_MIN_BYTES = 64 << 20
 
 
 class StageFileError(Bams3Error, OSError):
@@ -52,7 +54,8 @@ class StagedFile:
         possible) or ``"direct"`` (fetched without the cache: local source, cache off,
         or an object nothing identifies).
     downloaded
-        Bytes fetched from the source for this entry (0 on a cache hit).
+        Size of the object fetched for this entry (0 on a cache hit; a resumed
+        download counts whole).
     """
 
     name: str
@@ -124,12 +127,29 @@ def _watch_download(part: Path, *, desc: str, total: int | None, enabled: bool) 
             watcher.join()
 
 
+def _stat(store: Store, key: str, entry: ManifestEntry) -> ObjectInfo:
+    info = store.stat(key)
+    if info is None:
+        raise ObjectNotFoundError(f"{entry.display_url}: no such object")
+    return info
+
+
 def _download(store: Store, key: str, raw: Path, entry: ManifestEntry, what: str, *,
               info: ObjectInfo | None, show_progress: bool) -> int:
-    """Fetch the object to ``raw`` (io resumes a ``raw.part`` left by an earlier attempt)."""
+    """Fetch the object to ``raw`` (io resumes a ``raw.part`` left by an earlier attempt).
+
+    Returns the size of the fetched file.
+    """
+    if info is None:
+        info = _stat(store, key, entry)
     part = raw.with_name(raw.name + ".part")
-    with _watch_download(part, desc=entry.name, total=info.size if info else None, enabled=show_progress):
-        store.get_file(key, raw, resume=True)
+    large = info.size >= _PROGRESS_MIN_BYTES
+    with _watch_download(part, desc=entry.name, total=info.size, enabled=show_progress and large):
+        got = store.get_file(key, raw, resume=True)
+    if (got.etag, got.size) != (info.etag, info.size):
+        # the cache key (and the progress total) came from an older version of the object
+        raw.unlink(missing_ok=True)
+        raise IntegrityError(f"{what}: the object changed while it was being staged; stage it again")
     _verify(entry, raw, what)
     return raw.stat().st_size
 
@@ -167,9 +187,7 @@ def _cache_key_for(store: Store, key: str, entry: ManifestEntry, decompress: boo
     if entry.sha256 is not None:
         return cache_key(url=entry.url, sha256=entry.sha256, etag=None, size=None, mtime=None,
                          decompress=decompress), None
-    info = store.stat(key)
-    if info is None:
-        raise ObjectNotFoundError(f"{entry.display_url}: no such object")
+    info = _stat(store, key, entry)
     return cache_key(url=entry.url, sha256=None, etag=info.etag, size=info.size, mtime=info.mtime,
                      decompress=decompress), info
 
