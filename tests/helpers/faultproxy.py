@@ -29,6 +29,7 @@ import http.client
 import re
 import socket
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -57,8 +58,10 @@ def s3_error_body(code: str, message: str) -> bytes:
 class Fault:
     """A failure to inject into matching requests.
 
-    A request matches when its method equals ``method`` (any if None) and ``path``
-    (a regex) is found in its target (path and query). The first ``skip`` matching
+    A request matches when its method equals ``method`` (any if None), ``path`` (a
+    regex) is found in its target (path and query), and, if ``header`` is given as
+    ``(name, regex)``, the regex is found in that request header (e.g.
+    ``("Range", r"^bytes=1024-")`` for one block of a stream). The first ``skip`` matching
     requests pass untouched; the next ``times`` (all if None) get the fault.
     ``matched`` and ``applied`` count what happened.
     """
@@ -66,6 +69,7 @@ class Fault:
     kind: FaultKind
     method: str | None = None
     path: str = ""
+    header: tuple[str, str] | None = None
     skip: int = 0
     times: int | None = 1
     status: int = 503
@@ -76,18 +80,29 @@ class Fault:
     matched: int = 0
     applied: int = 0
 
-    def _matches(self, method: str, target: str) -> bool:
-        return (self.method is None or self.method.upper() == method) and re.search(self.path, target) is not None
+    def _matches(self, method: str, target: str, headers: Mapping[str, str]) -> bool:
+        if self.method is not None and self.method.upper() != method:
+            return False
+        if re.search(self.path, target) is None:
+            return False
+        if self.header is not None:
+            return re.search(self.header[1], headers.get(self.header[0]) or "") is not None
+        return True
 
 
-@dataclass(frozen=True)
+@dataclass
 class RequestRecord:
-    """One proxied request."""
+    """One proxied request.
+
+    Logged when the request arrives; ``status`` and ``bytes_delivered`` are filled in
+    before the bytes are written, so a client that has its answer always finds it
+    counted.
+    """
 
     method: str
     target: str
-    status: int
-    bytes_delivered: int
+    status: int = 0
+    bytes_delivered: int = 0
     fault: FaultKind | None = None
 
 
@@ -148,7 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
         chosen = None
         with self.server.state.lock:
             for fault in self.server.state.faults:
-                if not fault._matches(self.command, self.path):
+                if not fault._matches(self.command, self.path, self.headers):
                     continue
                 fault.matched += 1
                 active = fault.matched > fault.skip and (fault.times is None or fault.applied < fault.times)
@@ -180,7 +195,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ----------------------------------------------------------------- response
 
-    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes, length: int) -> None:
+    def _send(
+        self, record: RequestRecord, status: int, headers: list[tuple[str, str]], body: bytes, length: int
+    ) -> None:
+        record.status = status
+        record.bytes_delivered += len(body) if self.command != "HEAD" else 0
         self.send_response_only(status)
         for name, value in headers:
             if name.lower() not in _HOP_BY_HOP and name.lower() not in ("date", "server"):
@@ -191,33 +210,27 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         self.wfile.flush()
 
-    def _record(self, status: int, delivered: int, fault: Fault | None) -> None:
-        with self.server.state.lock:
-            self.server.state.records.append(
-                RequestRecord(self.command, self.path, status, delivered, fault.kind if fault else None)
-            )
-
     def _proxy(self) -> None:
         body = self._read_request_body()
         fault = self._choose_fault()
+        record = RequestRecord(self.command, self.path, fault=fault.kind if fault else None)
+        with self.server.state.lock:
+            self.server.state.records.append(record)
         stop = self.server.state.stop
         if fault is not None and fault.kind == "status":
             error = s3_error_body(fault.code, fault.message) if self.command != "HEAD" else b""
-            self._record(fault.status, 0, fault)
-            self._send(fault.status, [("Content-Type", "application/xml")], error, len(error))
+            self._send(record, fault.status, [("Content-Type", "application/xml")], error, len(error))
             return
         if fault is not None and fault.kind == "stall" and fault.after_bytes is None:
             stop.wait(fault.seconds)
         try:
             status, headers, data = self._forward(body)
         except (http.client.HTTPException, OSError):
-            self._record(502, 0, fault)
-            self._send(502, [], b"", 0)
+            self._send(record, 502, [], b"", 0)
             return
         if self.command == "HEAD":
             length = next((int(v) for k, v in headers if k.lower() == "content-length"), 0)
-            self._record(status, 0, fault)
-            self._send(status, headers, b"", length)
+            self._send(record, status, headers, b"", length)
             return
         kind = fault.kind if fault is not None else None
         cut = min(fault.after_bytes or 0, len(data)) if fault is not None else len(data)
@@ -226,29 +239,23 @@ class _Handler(BaseHTTPRequestHandler):
                 at = min(fault.after_bytes or 0, len(data) - 1)
                 if at >= 0:
                     data = data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
-                self._send(status, headers, data, len(data))
-                delivered = len(data)
+                self._send(record, status, headers, data, len(data))
             elif kind == "truncate":
-                self._send(status, headers, data[:cut], cut)
-                delivered = cut
+                self._send(record, status, headers, data[:cut], cut)
             elif kind == "drop":
-                self._send(status, headers, data[:cut], len(data))
-                delivered = cut
+                self._send(record, status, headers, data[:cut], len(data))
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
             elif kind == "stall" and fault is not None and fault.after_bytes is not None:
-                self._send(status, headers, data[:cut], len(data))
+                self._send(record, status, headers, data[:cut], len(data))
                 stop.wait(fault.seconds)
+                record.bytes_delivered += len(data) - cut
                 self.wfile.write(data[cut:])
                 self.wfile.flush()
-                delivered = len(data)
             else:
-                self._send(status, headers, data, len(data))
-                delivered = len(data)
+                self._send(record, status, headers, data, len(data))
         except OSError:  # the client gave up (timeout) or the proxy is closing
             self.close_connection = True
-            delivered = 0
-        self._record(status, delivered, fault)
 
 
 class _ProxyServer(ThreadingHTTPServer):

@@ -52,15 +52,19 @@ def test_missing_bucket_is_not_found(s3_server: S3Server) -> None:
         list(store.list())
 
 
-def test_listing_paginates(s3_server: S3Server, s3_bucket: str) -> None:
+def test_listing_paginates(s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bams3.io._s3 as s3mod
+
+    monkeypatch.setattr(s3mod, "LIST_PAGE_SIZE", 7)  # pages of 7 keys instead of 1000
     client = s3_server.client()
-    for i in range(1005):
+    for i in range(20):
         client.put_object(Bucket=s3_bucket, Key=f"p/{i:05d}", Body=b"")
+    client.put_object(Bucket=s3_bucket, Key="p/folder/", Body=b"")  # a console's folder marker
     store = open_store(f"s3://{s3_bucket}/p")
     with IO_STATS.scope() as scope:
         keys = [info.key for info in store.list()]
-    assert keys == [f"{i:05d}" for i in range(1005)]
-    assert scope.counts("s3", "list").requests == 2
+    assert keys == [f"{i:05d}" for i in range(20)]
+    assert scope.counts("s3", "list").requests == 3
 
 
 def test_server_side_copy_between_stores(s3_server: S3Server) -> None:

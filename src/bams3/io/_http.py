@@ -22,7 +22,7 @@ import urllib3.exceptions
 from ..errors import Bams3Error, IntegrityError, TransientIOError, UsageError
 from ._remote import RemoteStore, Response, check_span, error_for_response, parse_content_range
 from .ranges import ByteRequest, RangeByteRequest, http_range_header
-from .redact import REDACTED, redact, redact_text
+from .redact import REDACTED, redact, redact_logger, redact_text
 from .retry import RetryPolicy, Timeouts
 from .store import ObjectInfo
 
@@ -32,6 +32,9 @@ __all__ = ["HttpStore", "http_pool"]
 ERROR_BODY_LIMIT = 64 * 1024
 #: characters a key may keep unquoted in a URL path (``%`` too: keys may arrive quoted)
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+
+# urllib3 logs every request line, signature included, at DEBUG level
+redact_logger("urllib3.connectionpool")
 
 _POOLS: dict[Timeouts, urllib3.PoolManager] = {}
 _POOLS_LOCK = threading.Lock()

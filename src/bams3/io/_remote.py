@@ -46,7 +46,7 @@ from .redact import redact_text
 from .retry import BadResponseError, RetryPolicy, Timeouts, call_with_retries
 from .store import ObjectInfo, Store
 
-__all__ = ["Response", "RemoteStore", "error_for_response", "parse_content_range", "check_span"]
+__all__ = ["Response", "RemoteStore", "StreamCancelled", "error_for_response", "parse_content_range", "check_span"]
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +208,10 @@ def _expected_span(request: ByteRequest | None, size: int | None) -> tuple[int, 
     raise TypeError(f"unsupported byte range {request!r}")
 
 
+class StreamCancelled(Exception):
+    """Raised inside a read-ahead fetch whose stream was closed (never reaches callers)."""
+
+
 class Response:
     """The body of one checked GET: bytes ``[start, end)`` of an object.
 
@@ -272,7 +276,10 @@ class RemoteStore(Store):
         )
         if empty:  # HTTP cannot ask for zero bytes; answer after checking existence
             return b"" if self._stat(key) is not None else None
-        return self._read_resuming(key, request, if_match=None, cancel=None)
+        # A whole object is asked for as "bytes=0-": the 206 answer then states the
+        # object's size (Content-Range), so a body cut short together with its
+        # Content-Length (a 200 would look complete) is still caught.
+        return self._read_resuming(key, request or OffsetByteRequest(0), if_match=None, cancel=None)
 
     def _open_read(
         self,
@@ -340,6 +347,8 @@ class RemoteStore(Store):
                     raise BadResponseError(f"{url}: resumed read answered with the wrong byte range")
                 want = span[1] - span[0]
                 while got < want:
+                    if cancel is not None and cancel.is_set():
+                        raise StreamCancelled(url)
                     chunk = response.read(min(READ_CHUNK, want - got))
                     if not chunk:
                         raise BadResponseError(f"{url}: response body ended after {got} of {want} bytes")
@@ -355,6 +364,8 @@ class RemoteStore(Store):
                 if not budget.wait_before_retry():
                     raise budget.give_up(exc) from exc
                 IO_STATS.record(self.scheme, "get", retries=1)
+            except StreamCancelled:
+                raise
             except BaseException:
                 IO_STATS.record(self.scheme, "get", errors=1)
                 raise

@@ -42,7 +42,7 @@ from .keys import check_key
 from .metrics import IO_STATS
 from .multipart import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, PartSizer
 from .ranges import ByteRequest, http_range_header
-from .redact import redact_text
+from .redact import redact_logger, redact_text
 from .retry import BadResponseError, RetryPolicy, Timeouts, call_with_retries
 from .store import ObjectInfo, ObjectWriter, PutMode, Store
 
@@ -55,6 +55,8 @@ T = TypeVar("T")
 COPY_OBJECT_LIMIT = 5 * 1024**3
 #: part size of server-side multipart copies (no bytes pass through us: big parts are fine)
 COPY_PART_SIZE = 512 * 1024**2
+#: keys per listing request (S3's maximum)
+LIST_PAGE_SIZE = 1000
 #: connections per client (stream read-ahead, range fetches and part uploads share them)
 MAX_POOL_CONNECTIONS = 64
 
@@ -85,6 +87,10 @@ class S3Settings:
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         return cls(endpoint or None, region, bool(anonymous), timeouts or Timeouts.from_env())
 
+
+# botocore's DEBUG output quotes Authorization headers (Credential=..., Signature=...)
+for _name in ("botocore.endpoint", "botocore.auth", "botocore.httpsession", "botocore.parsers", "urllib3.connectionpool"):
+    redact_logger(_name)
 
 _CLIENTS: dict[tuple[S3Settings, str, int], Any] = {}
 _CLIENTS_LOCK = threading.Lock()
@@ -157,7 +163,9 @@ def _translate(exc: Exception, url: str) -> Exception:
         )
     if isinstance(exc, botocore.exceptions.CredentialRetrievalError):
         return AuthenticationError(f"{url}: could not obtain AWS credentials: {redact_text(str(exc))}")
-    if isinstance(exc, (botocore.exceptions.IncompleteReadError, botocore.exceptions.FlexibleChecksumError)):
+    if isinstance(exc, botocore.exceptions.IncompleteReadError):  # the connection closed early
+        return TransientIOError(f"{url}: connection closed mid-body: {redact_text(str(exc))}")
+    if isinstance(exc, botocore.exceptions.FlexibleChecksumError):
         return BadResponseError(f"{url}: {redact_text(str(exc))}")
     if isinstance(exc, botocore.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
         return Bams3Error(f"{url}: TLS certificate verification failed")
@@ -318,7 +326,7 @@ class S3Store(RemoteStore):
         return _S3Body(body, url, start=start, end=end, size=size, etag=answer.get("ETag"))
 
     def _list(self, prefix: str, *, recursive: bool) -> Iterator[ObjectInfo]:
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._full(prefix), "MaxKeys": 1000}
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._full(prefix), "MaxKeys": LIST_PAGE_SIZE}
         if not recursive:
             kwargs["Delimiter"] = "/"
         url = self.key_url(prefix) if prefix else self.url

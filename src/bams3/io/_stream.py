@@ -8,6 +8,8 @@ the reader, and be resumed individually when a connection drops. Blocks start sm
 to ``block_size`` while the reader keeps reading sequentially.
 
 Memory is bounded: the current block plus at most ``readahead`` blocks in flight.
+Closing the stream cancels and waits for the read-ahead, so that no request of a
+closed stream is still running (or being counted) afterwards.
 Resumption after a dropped connection happens inside ``fetch`` (see
 :meth:`bams3.io._remote.RemoteStore._read_resuming`), which returns a block complete or
 raises.
@@ -112,6 +114,23 @@ class RangedReader(io.RawIOBase):
             size -= len(piece)
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
+    def read1(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes from the current block only (at most one block fetch).
+
+        Copy loops use it so that every fetched block is handed over before the next
+        one is waited for: a failure then loses no bytes already received.
+        """
+        self._checkClosed()  # type: ignore[attr-defined]
+        offset = self._pos - self._block_start
+        if not 0 <= offset < len(self._block):
+            if not self._load_block():
+                return b""
+            offset = self._pos - self._block_start
+        stop = len(self._block) if size is None or size < 0 else offset + size
+        piece = self._block[offset:stop]
+        self._pos += len(piece)
+        return piece
+
     def readall(self) -> bytes:
         return self.read(max(0, self.end - self._pos))
 
@@ -132,11 +151,16 @@ class RangedReader(io.RawIOBase):
         return filled
 
     def close(self) -> None:
+        """Stop the read-ahead and wait for it: no request of this stream outlives ``close``.
+
+        Fetches in flight see the cancel event between two chunks of their body (and
+        instead of a retry), so the wait is short.
+        """
         if not self.closed:
             self._cancel.set()
             self._drop_pending()
             if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
             self._block = b""
         super().close()
@@ -171,8 +195,8 @@ class RangedReader(io.RawIOBase):
             return False
         while self._pending and self._pending[0][1] <= pos:  # skipped over by a forward seek
             self._pending.popleft()[2].cancel()
-        if not (self._pending and self._pending[0][0] <= pos):
-            # not requested yet: start a fresh run of blocks here, small first
+        if not (self._pending and self._pending[0][0] <= pos) and pos != self._next_start:
+            # a jump to bytes not requested yet: start a fresh run of blocks, small first
             self._drop_pending()
             self._next_start, self._next_size = pos, min(FIRST_BLOCK_SIZE, self._block_size)
         self._block = b""

@@ -145,11 +145,11 @@ def plan_ranges(
 ) -> list[RangeGroup]:
     """Merge nearby byte ranges into fewer, larger requests (pure: no I/O).
 
-    Ranges are taken in order of their start; a range joins the current group when the
-    gap between the group's end and the range's start is at most ``max_gap`` bytes
-    (overlapping and repeated ranges always qualify) and the merged request stays within
-    ``max_request`` bytes. A single range larger than ``max_request`` is its own request.
-    Empty ranges need no bytes and are left out of every group.
+    Ranges are taken in order of their start; a range joins the current group when it
+    lies inside it, or when the gap between the group's end and the range's start is at
+    most ``max_gap`` bytes (overlaps count as no gap) and the merged request stays within
+    ``max_request`` bytes. A single range larger than ``max_request`` is its own request
+    (with any ranges inside it). Empty ranges need no bytes and are left out of every group.
 
     Parameters
     ----------
@@ -186,7 +186,8 @@ def plan_ranges(
             raise UsageError(f"invalid byte range [{start}, {end})")
         if end == start:
             continue
-        if current and start - g_end <= max_gap and max(end, g_end) - g_start <= max_request:
+        contained = end <= g_end  # costs no extra byte: always joins
+        if current and (contained or (start - g_end <= max_gap and end - g_start <= max_request)):
             current.append(member)
             g_end = max(g_end, end)
             continue

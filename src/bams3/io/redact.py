@@ -11,10 +11,11 @@ every process, including ones that never touch the network.
 """
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "redact", "redact_text"]
+__all__ = ["REDACTED", "redact", "redact_text", "RedactingFilter", "redact_logger"]
 
 #: what replaces a removed query string or secret value
 REDACTED = "<redacted>"
@@ -22,7 +23,8 @@ REDACTED = "<redacted>"
 # A URL inside free text: a scheme, "://", then anything up to whitespace or a quote.
 _URL_IN_TEXT = re.compile(r"""\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s'"<>`]+""")
 
-# Query parameters and header fields whose values are secrets, wherever they appear.
+# Query parameters and header fields whose values are secrets, wherever they appear
+# (``name=value`` in queries and headers, ``name: value`` in echoed headers and logs).
 _SECRET_FIELDS = (
     "X-Amz-Signature",
     "X-Amz-Credential",
@@ -37,7 +39,10 @@ _SECRET_FIELDS = (
     "access_token",
 )
 _SECRET_VALUE = re.compile(
-    r"(?<![A-Za-z0-9_\-])(" + "|".join(re.escape(f) for f in _SECRET_FIELDS) + r")(=|%3D)([^&\s'\",;]+)",
+    r"(?:(?<=%3F)|(?<=%26)|(?<![A-Za-z0-9_\-]))"  # start of a field, also inside an encoded URL
+    r"(" + "|".join(re.escape(f) for f in _SECRET_FIELDS) + r")"
+    r"(=|%3D|:\s*)"
+    r"((?:(?!%26)[^&\s'\",;])+)",
     re.IGNORECASE,
 )
 
@@ -90,3 +95,26 @@ def redact_text(text: str) -> str:
     if "://" in text:
         text = _URL_IN_TEXT.sub(lambda m: redact(m.group(0)), text)
     return _SECRET_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that passes every record through :func:`redact_text`.
+
+    Attach it to a handler to scrub everything that handler writes, or to a third-party
+    logger that prints URLs (urllib3 logs each request line, query string included, at
+    DEBUG level) so that no handler ever sees the secret.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact_text(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def redact_logger(name: str) -> None:
+    """Attach a :class:`RedactingFilter` to the logger ``name`` (once)."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())

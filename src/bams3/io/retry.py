@@ -160,7 +160,8 @@ class RetryBudget:
 
     def give_up(self, exc: BaseException) -> BaseException:
         """The exception to raise when retries are exhausted: ``exc``'s type, with the count."""
-        message = f"{exc} (gave up after {self.retries + 1} attempts in {self.elapsed:.1f} s)"
+        attempts = self.retries + 1
+        message = f"{exc} (gave up after {attempts} attempt{'s' if attempts > 1 else ''} in {self.elapsed:.1f} s)"
         if isinstance(exc, BadResponseError):
             return IntegrityError(message)
         return type(exc)(message)

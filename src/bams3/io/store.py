@@ -460,8 +460,15 @@ class ObjectWriter(ABC):
 
 
 def _copy_stream(src: IO[bytes] | BinaryIO, dst: ObjectWriter | IO[bytes]) -> None:
+    """Copy ``src`` to its end into ``dst``.
+
+    ``read1`` (one block of a remote stream at a time) where available, so that when a
+    read fails, every byte received before it has already been written (a resumable
+    download keeps it).
+    """
+    read = getattr(src, "read1", src.read)
     while True:
-        chunk = src.read(COPY_CHUNK)
+        chunk = read(COPY_CHUNK)
         if not chunk:
             return
         dst.write(chunk)
