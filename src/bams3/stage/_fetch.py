@@ -155,7 +155,11 @@ def _download(store: Store, key: str, raw: Path, entry: ManifestEntry, what: str
 
 
 def _produce(raw: Path, out: Path, *, decompress: bool, what: str) -> Path:
-    """``raw`` itself, or its decompressed copy at ``out`` (``raw`` is then removed)."""
+    """``raw`` itself, or its decompressed copy at ``out``.
+
+    ``raw`` is removed once decompressed, and also when it cannot be: bytes that are
+    not the promised gzip/zstd must not be found again by a later run.
+    """
     if not decompress:
         return raw
     try:
@@ -163,7 +167,8 @@ def _produce(raw: Path, out: Path, *, decompress: bool, what: str) -> Path:
     except BaseException:
         out.unlink(missing_ok=True)
         raise
-    raw.unlink()
+    finally:
+        raw.unlink(missing_ok=True)
     return out
 
 

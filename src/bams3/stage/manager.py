@@ -207,9 +207,11 @@ class DataStagingManager:
                         except Bams3Error as exc:
                             failures[entry.name] = self._failure(entry, exc)
                             if self.on_error == "fail" and first_error is None:
-                                first_error = _with_name(exc, entry.name)
+                                first_error = _with_name(exc, entry.name)  # raised below: not logged twice
                                 for other in pending:
                                     other.cancel()
+                            else:
+                                log.error("cannot stage %s: %s", entry.name, failures[entry.name].error)
                     pending = {f: e for f, e in pending.items() if not f.cancelled()}
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -234,9 +236,9 @@ class DataStagingManager:
                  format_bytes(item.downloaded))
         return item
 
-    def _failure(self, entry: ManifestEntry, exc: Bams3Error) -> FileFailure:
+    @staticmethod
+    def _failure(entry: ManifestEntry, exc: Bams3Error) -> FileFailure:
         message = _redact_text(str(exc))
-        log.error("cannot stage %s from %s: %s", entry.name, entry.display_url, message)
         return FileFailure(name=entry.name, url=entry.display_url, error=message, kind=type(exc).__name__)
 
     def _log_summary(self, staged: Sequence[StagedFile], failed: Sequence[FileFailure]) -> None:
