@@ -42,7 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _FileServer
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
         pass
 
     def _reply(self, status: int, text: str = "", headers: dict[str, str] | None = None) -> None:
@@ -72,7 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:  # http.server's naming
         with self.server.lock:
             self.server.request_count += 1
         parts = urlsplit(self.path)
@@ -216,5 +216,7 @@ class SignedFileServer:
     def __enter__(self) -> SignedFileServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

@@ -1,6 +1,7 @@
 """Byte-range requests and the range planner (pure: properties checked with hypothesis)."""
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -43,7 +44,7 @@ def test_plan_covers_every_range_once_within_limits(
         assert group.end - group.start <= max_request or any(
             e - s == group.end - group.start for _, s, e in group.members
         )
-    for a, b in zip(groups, groups[1:]):  # sorted, and the first range of b could not join a
+    for a, b in itertools.pairwise(groups):  # sorted, and the first range of b could not join a
         first_start, first_end = b.members[0][1:]
         assert a.start <= b.start
         assert first_end > a.end and (first_start - a.end > max_gap or first_end - a.start > max_request)

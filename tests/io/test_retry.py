@@ -1,6 +1,8 @@
 """Retry policy values, environment overrides and the retry loop (no network)."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bams3.errors import AccessDeniedError, TransientIOError, UsageError
@@ -18,7 +20,7 @@ def test_defaults_and_backoff_bounds() -> None:
     assert policy.backoff_bound(20) == 15.0
     with pytest.raises(UsageError):
         RetryPolicy(max_retries=-1)
-    with pytest.raises(Exception):  # frozen value object
+    with pytest.raises(dataclasses.FrozenInstanceError):  # a value object
         policy.max_retries = 3  # type: ignore[misc]
 
 

@@ -38,7 +38,9 @@ class Fetcher:
                 self.active -= 1
 
 
-def reader(fetch: Fetcher, start: int = 0, end: int = len(DATA), *, block: int = 1 << 20, ahead: int = 2) -> RangedReader:
+def reader(
+    fetch: Fetcher, start: int = 0, end: int = len(DATA), *, block: int = 1 << 20, ahead: int = 2
+) -> RangedReader:
     return RangedReader(fetch, url="s3://b/k", start=start, end=end, block_size=block, readahead=ahead)
 
 

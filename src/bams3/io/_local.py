@@ -8,6 +8,7 @@ two racing writers cannot both win.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -169,9 +170,8 @@ class LocalStore(Store):
 
     def _put_file(self, key: str, path: Path, *, mode: PutMode) -> ObjectInfo:
         writer = _LocalWriter(self, key, mode=mode)
-        with writer:
-            with open(path, "rb") as src:
-                writer.copy_from(src)
+        with writer, open(path, "rb") as src:
+            writer.copy_from(src)
         assert writer.info is not None
         return writer.info
 
@@ -234,10 +234,8 @@ class _LocalWriter(ObjectWriter):
         if self._file is not None:
             self._file.close()
             self._file = None
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self._temp)
-        except FileNotFoundError:
-            pass
 
 
 class _BoundedRaw(io.RawIOBase):

@@ -89,8 +89,9 @@ class S3Settings:
 
 
 # botocore's DEBUG output quotes Authorization headers (Credential=..., Signature=...)
-for _name in ("botocore.endpoint", "botocore.auth", "botocore.httpsession", "botocore.parsers", "urllib3.connectionpool"):
+for _name in ("botocore.endpoint", "botocore.auth", "botocore.httpsession", "botocore.parsers"):
     redact_logger(_name)
+redact_logger("urllib3.connectionpool")
 
 _CLIENTS: dict[tuple[S3Settings, str, int], Any] = {}
 _CLIENTS_LOCK = threading.Lock()
@@ -368,7 +369,8 @@ class S3Store(RemoteStore):
     def _open_write(
         self, key: str, *, part_size: int | None, size_hint: int | None, mode: PutMode, max_concurrency: int
     ) -> ObjectWriter:
-        return _S3Writer(self, key, sizer=PartSizer.plan(part_size, size_hint), mode=mode, max_concurrency=max_concurrency)
+        sizer = PartSizer.plan(part_size, size_hint)
+        return _S3Writer(self, key, sizer=sizer, mode=mode, max_concurrency=max_concurrency)
 
     def _delete(self, key: str) -> None:
         url = self.key_url(key)

@@ -104,4 +104,11 @@ class PartSizer:
 
     def capacity(self) -> int:
         """The largest object these sizes can upload in :data:`MAX_PARTS` parts."""
-        return sum(self.size_of(n) for n in range(1, MAX_PARTS + 1))
+        total = 0
+        number = 1
+        while number <= MAX_PARTS:  # sizes change only every PARTS_PER_DOUBLING parts: sum by runs
+            doublings = max(0, number - 1 - self.hinted_parts) // PARTS_PER_DOUBLING
+            run_end = min(MAX_PARTS, self.hinted_parts + (doublings + 1) * PARTS_PER_DOUBLING)
+            total += self.size_of(number) * (run_end - number + 1)
+            number = run_end + 1
+        return total

@@ -220,9 +220,8 @@ def fetch_planned(
 
     def run(group: RangeGroup) -> None:
         data = fetch(group.start, group.end)
-        if len(group.members) == 1:  # the common unmerged case: no copy
-            index, start, end = group.members[0]
-            results[index] = data if (start, end) == (group.start, group.end) else data[start - group.start : end - group.start]
+        if len(group.members) == 1 and group.members[0][1:] == (group.start, group.end):
+            results[group.members[0][0]] = data  # the common unmerged case: no copy
             return
         view = memoryview(data)
         for index, start, end in group.members:
@@ -234,7 +233,7 @@ def fetch_planned(
         return results
     with ThreadPoolExecutor(max_workers=min(max_concurrency, len(groups)), thread_name_prefix="bams3-ranges") as pool:
         futures = [pool.submit(run, group) for group in groups]
-        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for future in pending:  # a failed plan fails as a whole: do not start the rest
             future.cancel()
     for future in futures:

@@ -339,7 +339,7 @@ class Store(ABC):
         ) as writer:
             _copy_stream(src, writer)
             if writer.tell() != size:
-                raise IntegrityError(f"{path}: file changed size while being uploaded ({size} -> {writer.tell()} bytes)")
+                raise IntegrityError(f"{path}: file changed size during the upload ({size} -> {writer.tell()} bytes)")
         assert writer.info is not None
         return writer.info
 
@@ -350,7 +350,8 @@ class Store(ABC):
         info = self._stat(key)
         if info is None:
             raise ObjectNotFoundError(f"{self.key_url(key)}: no such object")
-        with self._open_read(key, 0, None, block_size=DEFAULT_BLOCK_SIZE, readahead=DEFAULT_READAHEAD, info=info) as src, dst_store._open_write(
+        src = self._open_read(key, 0, None, block_size=DEFAULT_BLOCK_SIZE, readahead=DEFAULT_READAHEAD, info=info)
+        with src, dst_store._open_write(
             dst_key, part_size=None, size_hint=info.size, mode=mode, max_concurrency=DEFAULT_UPLOAD_CONCURRENCY
         ) as writer:
             _copy_stream(src, writer)
@@ -504,7 +505,10 @@ def _download(store: Store, info: ObjectInfo, dest: Path, *, resume: bool) -> Ob
         out.seek(offset)
         out.truncate()
         if offset < info.size:
-            with store._open_read(info.key, offset, info.size, block_size=DEFAULT_BLOCK_SIZE, readahead=DEFAULT_READAHEAD, info=info) as src:
+            src = store._open_read(
+                info.key, offset, info.size, block_size=DEFAULT_BLOCK_SIZE, readahead=DEFAULT_READAHEAD, info=info
+            )
+            with src:
                 _copy_stream(src, out)
         size = out.tell()
     if size != info.size:
