@@ -97,3 +97,18 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert default_cache_dir() == tmp_path / "x" / "bams3"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert default_cache_dir() == Path.home() / ".cache" / "bams3"
+
+
+def test_link_falls_back_to_copy_across_file_systems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    source = tmp_path / "entry"
+    source.write_bytes(b"data")
+
+    def no_link(src: object, dst: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_link)
+    assert link_or_copy(source, tmp_path / "copy") == "copy"
+    assert (tmp_path / "copy").read_bytes() == b"data"
+    assert os.stat(tmp_path / "copy").st_ino != os.stat(source).st_ino

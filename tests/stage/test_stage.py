@@ -298,3 +298,14 @@ def test_no_cache_leaves_no_trace_outside_the_run(s3_server: S3Server, s3_bucket
         assert Path(stager.stage_files({"n": "n.txt"}, {"n.txt": url})["n"]).read_bytes() == b"n"
         assert tree(stager.run_dir) == ["n.txt"]  # type: ignore[arg-type]
     assert not cache_dir.exists() and not workdir.exists()
+
+
+def test_same_object_under_two_names_is_fetched_once(s3_server: S3Server, s3_bucket: str, workdir: Path,
+                                                     cache_dir: Path) -> None:
+    data = payload(100_000, 7)
+    url = put(s3_server, s3_bucket, "shared.bin", data)
+    with DataStagingManager(workdir=workdir, cache_dir=cache_dir, jobs=2) as stager, IO_STATS.scope() as scope:
+        paths = stager.stage_files({"x": ["a.bin", "b/c.bin"]}, {"a.bin": url, "b/c.bin": url})["x"]
+        assert [Path(p).read_bytes() for p in paths] == [data, data]
+        assert sorted(item.origin for item in stager.staged) == ["cache", "download"]
+    assert scope.counts("s3", "get").bytes_in == len(data)  # the second waited on the entry's lock

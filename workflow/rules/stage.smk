@@ -1,18 +1,27 @@
-# Data staging: bring the files named in a data manifest into results/stage/files/ and
-# write the tool parameters resolved to those local paths as results/stage/staged.json.
+# Data staging: bring the files named in a data manifest onto local disk for tools that
+# cannot stream, and resolve the tool parameters to those local paths.
+#
+#   results/stage/files/      checkpoint stage_data: the staged files, under their manifest names
+#                             (kept: it is the rule's output; files may be hard links into the cache)
+#   results/stage/staged.json the response: {"success", "result": {"status", "staged_files",
+#                             "failed_files", "plugin_params", "run_dir"}}
 #
 # config:
 #   stage:
-#     request: config/stage.json   # {"params": {...}, "data_manifest": {name: url | {url, sha256, decompress}}}
-#     jobs: 4                      # files downloaded at once (also the rule's threads)
-#     on_error: fail               # fail | continue (continue: failures listed in staged.json)
-#     cache_dir: ""                # content cache root; empty: $BAMS3_CACHE_DIR or ~/.cache/bams3
-#     decompress: false            # decompress .gz/.zst entries unless an entry says otherwise
+#     activate: false             # the lead's get_final_output adds "results/stage/staged.json"
+#     request: config/stage.json  # {"params": {...}, "data_manifest": {name: url | {url, sha256, decompress}}}
+#     jobs: 4                     # files downloaded at once (also the rule's threads)
+#     on_error: fail              # fail | continue (continue: failures listed in staged.json, job succeeds)
+#     cache_dir: ""               # content cache root; empty: $BAMS3_CACHE_DIR or ~/.cache/bams3
+#     decompress: false           # decompress .gz/.zst entries unless an entry says otherwise
 #
-# Downstream rules take "results/stage/staged.json" as input and read
-# result.plugin_params from it (bams3.stage.StageResponse.from_dict), or call
-# get_staged_params() / get_staged_path(param) from an input function: this is a
-# checkpoint, so those are evaluated after staging has run.
+# Downstream rules take f"{STAGE_DIR}/staged.json" as input and read result.plugin_params
+# (bams3.stage.StageResponse.from_dict), or use get_staged_path("param") as an input
+# function: stage_data is a checkpoint, so that is evaluated after staging has run.
+# The staged files must be local: tools open them as files (keep STAGE_DIR off remote storage).
+
+
+STAGE_DIR = "results/stage"
 
 
 def get_stage_setting(name, default):
@@ -20,7 +29,7 @@ def get_stage_setting(name, default):
 
 
 def get_staged_params(wildcards=None):
-    """The resolved parameters (after the stage_data checkpoint has run)."""
+    """The resolved parameters, read from staged.json once the stage_data checkpoint has run."""
     import json
 
     with open(checkpoints.stage_data.get().output.staged) as handle:
@@ -28,7 +37,7 @@ def get_staged_params(wildcards=None):
 
 
 def get_staged_path(param):
-    """An input function giving the local path the parameter ``param`` resolved to."""
+    """An input function: the local path the top-level parameter ``param`` resolved to."""
 
     def inner(wildcards):
         return get_staged_params(wildcards)[param]
@@ -40,8 +49,8 @@ checkpoint stage_data:
     input:
         request=get_stage_setting("request", "config/stage.json"),
     output:
-        staged="results/stage/staged.json",
-        run_dir=directory("results/stage/files"),
+        staged=f"{STAGE_DIR}/staged.json",
+        run_dir=directory(f"{STAGE_DIR}/files"),
     log:
         "logs/stage/stage_data.log",
     threads: get_stage_setting("jobs", 4)

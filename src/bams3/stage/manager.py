@@ -24,7 +24,7 @@ from ..errors import Bams3Error, UsageError
 from ..progress import progress
 from ..units import format_bytes
 from ._fetch import StagedFile, stage_entry, wants_decompress
-from ._names import SCRATCH_DIR
+from ._names import SCRATCH_DIR, check_no_nesting
 from ._params import resolve_params
 from .cache import ContentCache, default_cache_dir
 from .models import FileFailure, ManifestEntry, StageRequest, StageResponse
@@ -172,6 +172,7 @@ class DataStagingManager:
         if isinstance(manifest, Mapping):
             request = StageRequest.from_dict({"params": params, "data_manifest": manifest})
         else:
+            check_no_nesting(entry.name for entry in manifest)
             request = StageRequest(params=dict(params), manifest=tuple(manifest))
         return dict(self.stage(request).plugin_params)
 
@@ -224,8 +225,9 @@ class DataStagingManager:
         paths = {item.name: str(item.path) for item in ordered}
         self._log_summary(ordered, failed)
         status = "success" if not failed else ("partial" if ordered else "failed")
-        return StageResponse(status=status, staged_files=tuple(paths), plugin_params=resolve_params(request.params, paths),
-                             run_dir=str(run_dir), failed_files=failed)
+        return StageResponse(status=status, staged_files=tuple(paths),
+                             plugin_params=resolve_params(request.params, paths), run_dir=str(run_dir),
+                             failed_files=failed)
 
     def _stage_one(self, entry: ManifestEntry, run_dir: Path, scratch: Path) -> StagedFile:
         decompress = wants_decompress(entry, default=self.decompress)
