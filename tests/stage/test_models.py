@@ -118,7 +118,8 @@ def test_resolve_params_nested_and_untouched() -> None:
 def test_response_round_trip() -> None:
     response = StageResponse(
         status="partial", staged_files=("a",), plugin_params={"x": "/r/a", "y": "b"}, run_dir="/r",
-        failed_files=(FileFailure(name="b", url="https://h/b?<redacted>", error="not found", kind="ObjectNotFoundError"),),
+        failed_files=(FileFailure(name="b", url="https://h/b?<redacted>", error="not found",
+                                  kind="ObjectNotFoundError"),),
     )
     data = response.to_dict()
     assert data["success"] is False

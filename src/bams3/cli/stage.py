@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from ._common import add_io_stats_argument, print_io_stats
-
-log = logging.getLogger("bams3.stage")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

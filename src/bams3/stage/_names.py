@@ -48,7 +48,9 @@ def check_name(name: object) -> str:
     if "\\" in name:
         raise ConfigError(f"data_manifest: file name {shown!r} contains a backslash; use '/' between directories")
     if name.startswith("/"):
-        raise ConfigError(f"data_manifest: file name {shown!r} is absolute; names must be relative to the run directory")
+        raise ConfigError(
+            f"data_manifest: file name {shown!r} is absolute; names must be relative to the run directory"
+        )
     parts = name.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise ConfigError(
