@@ -15,6 +15,8 @@ checkpoint plan_chunks:
         runtime=lambda wc, attempt: 120 * attempt,
     params:
         bam=get_bam_url,
+        # not used by the script: a changed local BAM changes it, and Snakemake plans again
+        bam_version=get_bam_version,
         index=get_index_url,
         chunk_size=CHUNK_SIZE,
         shard_reads=config["chunks"]["shard_reads"],

@@ -85,6 +85,26 @@ def get_bam_url(wildcards):
     return samples.loc[wildcards.sample, "bam"]
 
 
+def get_bam_version(wildcards):
+    """A local BAM's size and modification time, so that a replaced BAM is planned again.
+
+    Remote BAMs are not asked while the DAG is built (that would be a request per sample
+    on every invocation); their shard jobs refuse a BAM that changed since its plan.
+    """
+    url = get_bam_url(wildcards)
+    if url.startswith("file://"):
+        path = urlsplit(url).path
+    elif "://" in url:
+        return "remote"
+    else:
+        path = url
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    return f"{st.st_size}-{st.st_mtime_ns}"
+
+
 def get_index_url(wildcards):
     """The sample's index URL from the sheet, or "" to look next to the BAM."""
     index = samples.loc[wildcards.sample, "index"]

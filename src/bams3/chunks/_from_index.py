@@ -37,28 +37,64 @@ class IndexedReference:
     ----------
     ref_id
         Position of the reference in the header.
-    n_reads
-        Records placed on it (pseudo-bin mapped + unmapped).
+    n_mapped, n_unmapped
+        Records placed on it (pseudo-bin), mapped and unmapped (the unmapped mates
+        placed at their mate's position).
     begin, end
         Virtual offsets (as ints) of its first record and just past its last (pseudo-bin).
     window_starts, window_offsets
         0-based start positions of index windows, increasing, and for each the virtual
         offset at or before the first record overlapping it (BAI: the linear index,
         ``window_starts = arange(n) << 14``; CSI: the leaf bins' ``loffset``). A 0 offset
-        means "unknown" and is skipped.
+        means "unknown" and is skipped. Indexers build these from *mapped* records
+        only (htslib ``hts_idx_push``), which is why placed unmapped records need care.
     leaf_starts, leaf_offsets
         Start positions of non-empty leaf bins, increasing, and the smallest chunk start
         in each (a record that starts inside that bin).
     """
 
     ref_id: int
-    n_reads: int
+    n_mapped: int
+    n_unmapped: int
     begin: int
     end: int
     window_starts: np.ndarray
     window_offsets: np.ndarray
     leaf_starts: np.ndarray
     leaf_offsets: np.ndarray
+
+    @property
+    def n_reads(self) -> int:
+        return self.n_mapped + self.n_unmapped
+
+    def seek_offsets(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(window starts, seek offsets)`` of the windows usable as shard boundaries.
+
+        A window's seek offset must be at or before the first record whose key is at or
+        after the window's start. The index value is the first *mapped* record
+        overlapping the window; made monotone with a running maximum (writers leave
+        empty windows as 0). When the reference has placed unmapped records, one of them
+        may precede that value inside the window, so the offset of the last earlier
+        window with a smaller value is used instead (every record between the two
+        starts before the window or is such an unmapped mate), as htslib does for
+        region queries. Never before the reference's first record.
+        """
+        starts = np.asarray(self.window_starts, dtype=np.int64)
+        raw = np.asarray(self.window_offsets, dtype=np.uint64)
+        if len(raw) == 0:
+            return starts, raw
+        known = raw != 0
+        filled = np.maximum.accumulate(np.where(known, raw, np.uint64(0)))
+        if self.n_unmapped:
+            n = len(filled)
+            run_start = np.concatenate(([True], filled[1:] != filled[:-1]))
+            first_of_run = np.maximum.accumulate(np.where(run_start, np.arange(n), 0))
+            seeks = np.where(first_of_run > 0, filled[np.maximum(first_of_run - 1, 0)], np.uint64(0))
+        else:
+            seeks = filled
+        seeks = np.maximum(seeks, np.uint64(self.begin))
+        usable = (starts > 0) & known & (seeks < np.uint64(self.end))
+        return starts[usable], seeks[usable]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,12 +172,7 @@ def _candidates(refs: list[IndexedReference], *, n_no_coor: int, first_record: i
     keys, seeks, cum, whole = [], [], [], []
     before = 0.0
     for ref in refs:
-        starts = np.asarray(ref.window_starts, dtype=np.int64)
-        offsets = np.asarray(ref.window_offsets, dtype=np.uint64)
-        # monotone seek offsets, never before the reference's first record
-        offsets = np.maximum(np.maximum.accumulate(offsets), np.uint64(ref.begin)) if len(offsets) else offsets
-        usable = (starts > 0) & (offsets < np.uint64(ref.end)) & (np.asarray(ref.window_offsets) != 0)
-        starts, offsets = starts[usable], offsets[usable]
+        starts, offsets = ref.seek_offsets()
         ref_keys = pack_keys(np.full(len(starts) + 1, ref.ref_id), np.append(-1, starts))
         ref_seeks = np.append(np.uint64(ref.begin), offsets)
         begin_c, end_c = ref.begin >> 16, ref.end >> 16
@@ -180,8 +211,13 @@ def _anchors(refs: list[IndexedReference]) -> tuple[np.ndarray, np.ndarray]:
     keys, offsets = [], []
     for ref in refs:
         leaf_starts = np.asarray(ref.leaf_starts, dtype=np.int64)
+        leaf_offsets = np.asarray(ref.leaf_offsets, dtype=np.uint64)
+        # the first leaf bin also holds records at position -1 (htslib files them at 0): the
+        # reference's own first record anchors that key instead
+        later = leaf_starts > 0
+        leaf_starts, leaf_offsets = leaf_starts[later], leaf_offsets[later]
         keys.append(pack_keys(np.full(len(leaf_starts) + 1, ref.ref_id), np.append(-1, leaf_starts)))
-        offsets.append(np.append(np.uint64(ref.begin), np.asarray(ref.leaf_offsets, dtype=np.uint64)))
+        offsets.append(np.append(np.uint64(ref.begin), leaf_offsets))
     keys.append(np.array([UNPLACED.packed], dtype=np.uint64))
     offsets.append(np.array([max(r.end for r in refs)], dtype=np.uint64))
     all_keys = np.concatenate(keys)

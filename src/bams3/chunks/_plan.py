@@ -218,6 +218,7 @@ class ChunkPlan:
 
     def first_chunk_id(self, shard: int) -> int | None:
         """Global id of shard ``shard``'s first chunk when the plan fixes it, else ``None``."""
+        self.shard(shard)  # a clear error for a shard the plan does not have
         if self._first_chunk_ids is not None:
             return self._first_chunk_ids[shard]
         return 1 if self.chunk_ids_final else None

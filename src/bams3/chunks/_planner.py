@@ -16,11 +16,13 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from ..bam.bgzf import VirtualPosition
-from ..errors import ObjectNotFoundError
+from ..errors import IndexFormatError, ObjectNotFoundError
+from ._from_index import IndexedReference, shards_from_index
 from ._plan import DEFAULT_CHUNK_SIZE, ChunkPlan, Shard, ShardSizing
 from ._sizing import ScanCutter
 
 if TYPE_CHECKING:
+    from ..bam.bai import BamIndex
     from ..bam.header import BamHeader
 
 __all__ = ["find_index", "make_plan", "plan_by_scan", "plan_from_index"]
@@ -169,5 +171,129 @@ def plan_from_index(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     sizing: ShardSizing = ShardSizing(),
 ) -> ChunkPlan:
-    """Plan from the BAM's header and its ``.bai``/``.csi`` alone (the BAM body is not read)."""
-    raise NotImplementedError  # filled in once bams3.bam reads indexes
+    """Plan from the BAM's header and its ``.bai``/``.csi`` alone (the BAM body is not read).
+
+    Raises
+    ------
+    IndexFormatError
+        The index is damaged, belongs to another BAM, or lacks the counts a plan needs
+        (the pseudo-bins and ``n_no_coor``, which samtools always writes): plan without
+        the index (``use_index=False``) then.
+    """
+    from ..bam.bai import read_index
+    from ..io import IO_STATS, open_input, redact, stat
+
+    name, index_name = redact(bam_url), redact(index_url)
+    with IO_STATS.scope() as io:
+        info = stat(bam_url)
+        header, first_record = read_header_and_first_record(bam_url, info.size)
+        with open_input(index_url) as stream:
+            index = read_index(stream, name=index_name)
+    index.check_header(header, name=index_name)
+    if index.n_no_coor is None or any(ref.metadata is None for ref in index.references if len(ref.bins)):
+        raise IndexFormatError(
+            f"{index_name}: the index has no read counts (pseudo-bins / n_no_coor); plan without the index"
+        )
+    last = max((ref.metadata.end for ref in index.references if ref.metadata is not None), default=first_record)
+    if last.compressed > info.size:
+        raise IndexFormatError(
+            f"{index_name}: the index points to byte {last.compressed} but {name} has {info.size} bytes: "
+            "the BAM is truncated or the index belongs to another file"
+        )
+    shards, total = shards_from_index(
+        [_indexed_reference(index, ref_id) for ref_id, ref in enumerate(index.references) if ref.metadata is not None],
+        n_no_coor=index.n_no_coor,
+        first_record=int(first_record),
+        bam_size=info.size,
+        sizing=sizing,
+    )
+    counts = io.counts()
+    return ChunkPlan(
+        bam_url=name,
+        bam_size=info.size,
+        bam_etag=info.etag,
+        index_url=index_name,
+        index_format="csi" if index.kind == "csi" else "bai",
+        method="index",
+        chunk_size=chunk_size,
+        sizing=sizing,
+        total_reads=total,
+        total_chunks=sum(math.ceil(s.estimated_reads / chunk_size) for s in shards),
+        references=tuple((ref.name, ref.length) for ref in header.references),
+        shards=tuple(shards),
+        planning_bytes_read=counts.bytes_in,
+        planning_requests=counts.requests,
+    )
+
+
+def _indexed_reference(index: BamIndex, ref_id: int) -> IndexedReference:
+    """What the planner needs from one reference's index entry (BAI linear index or CSI loffsets)."""
+    ref = index.references[ref_id]
+    meta = ref.metadata
+    assert meta is not None
+    first_leaf = ((1 << (3 * index.depth)) - 1) // 7
+    bins = ref.bins.astype(np.int64)
+    counts = np.diff(ref.chunk_index)
+    leaf = (bins >= first_leaf) & (counts > 0)
+    chunk_starts = ref.chunks[:, 0] if len(ref.chunks) else np.zeros(0, dtype=np.uint64)
+    leaf_offsets = (
+        np.minimum.reduceat(chunk_starts, ref.chunk_index[:-1][leaf]) if leaf.any() else np.zeros(0, dtype=np.uint64)
+    )
+    if index.kind == "bai":
+        window_starts = np.arange(len(ref.linear), dtype=np.int64) << index.min_shift
+        window_offsets = ref.linear
+    else:
+        window_starts = (bins[leaf] - first_leaf) << index.min_shift
+        window_offsets = ref.loffsets[leaf]
+    return IndexedReference(
+        ref_id=ref_id,
+        n_mapped=meta.n_mapped,
+        n_unmapped=meta.n_unmapped,
+        begin=int(meta.start),
+        end=int(meta.end),
+        window_starts=window_starts,
+        window_offsets=window_offsets,
+        leaf_starts=(bins[leaf] - first_leaf) << index.min_shift,
+        leaf_offsets=leaf_offsets,
+    )
+
+
+#: bytes of the BAM asked for to read its header; grows 8x until the header fits
+HEADER_PROBE_BYTES = 256 * 1024
+
+
+def read_header_and_first_record(bam_url: str, bam_size: int) -> tuple[BamHeader, VirtualPosition]:
+    """The header, and the virtual offset where the records start, from bounded reads of the BAM's head.
+
+    Bounded ranged reads (256 KiB, then 2 MiB, ... while the header does not fit) so that
+    planning from an index reads the header and nothing of the body beyond that probe.
+    """
+    from ..bam.bgzf import iter_blocks
+    from ..bam.header import HeaderParser
+    from ..errors import BamFormatError, BgzfError
+    from ..io import open_input, redact
+
+    name = redact(bam_url)
+    probe = HEADER_PROBE_BYTES
+    while True:
+        end = min(probe, bam_size)
+        parser = HeaderParser(name=name)
+        data = bytearray()
+        try:
+            with open_input(bam_url, 0, end) as stream:
+                for block in iter_blocks(stream, name=name, require_eof=False):
+                    before = len(data)
+                    data += block.data
+                    header = parser.feed(data)
+                    if header is not None:
+                        size = parser.size or 0
+                        if size == len(data) and end < bam_size:
+                            # the header fills this block exactly: the records start at the next one
+                            return header, VirtualPosition(block.coffset + block.csize, 0)
+                        return header, VirtualPosition(block.coffset, size - before)
+        except (BgzfError, BamFormatError):
+            if end >= bam_size:
+                raise
+        if end >= bam_size:
+            raise BamFormatError(f"{name}: truncated BAM header (the file ends inside it)")
+        probe *= 8

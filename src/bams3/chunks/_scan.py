@@ -51,7 +51,7 @@ def output_layout(directory: Path, *, parquet: bool, chunk_files: bool) -> Sampl
         jsonl=directory / "chunk_stats.jsonl",
         summary=directory / "summary.json",
         parquet=directory / "chunk_stats.parquet" if parquet else None,
-        chunk_dir=directory / "chunks" if chunk_files else None,
+        chunk_dir=directory / "chunk_files" if chunk_files else None,
     )
 
 
@@ -73,7 +73,7 @@ def scan(
     """Compute the per-chunk statistics of a whole BAM into ``output_dir``.
 
     Writes ``plan.json``, ``chunk_stats.jsonl``, ``chunk_stats.parquet`` (unless
-    ``parquet=False``), ``chunks/chunk_<id>.json`` (with ``chunk_files``) and, last,
+    ``parquet=False``), ``chunk_files/chunk_<id>.json`` (with ``chunk_files``) and, last,
     ``summary.json``.
 
     Parameters
