@@ -68,6 +68,8 @@ PRESETS: dict[str, dict] = {
 }
 
 _BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
+_BASE_INDEX = np.zeros(256, dtype=np.uint8)
+_BASE_INDEX[_BASES] = np.arange(4)
 _CHUNK_PAIRS = 20_000
 _READ_GROUPS = ("rg1", "rg2")
 _LARGE_TAG_BYTES = 5_000
@@ -187,7 +189,7 @@ class _Genome:
         if len(self.eligible) == 0:
             raise ValueError("no reference is long enough to place reads on")
         self.lengths = np.array([length for _, length in refs], dtype=np.int64)
-        self.seqs = {int(i): _BASES[rng.integers(0, 4, refs[i][1])] for i in self.eligible}
+        self.seqs = {int(i): _BASES[rng.integers(0, 4, refs[i][1], dtype=np.uint8)] for i in self.eligible}
 
     def pick(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Reference ids for ``n`` fragments, proportional to length."""
@@ -389,84 +391,119 @@ def _with_extra_alignments(genome: _Genome, reads: _Reads, rng: np.random.Genera
 
 
 def _illumina_qualities(n: int, length: int, rng: np.random.Generator, bad_tail: np.ndarray) -> np.ndarray:
-    """Phred qualities (n, length): ~Q37 decaying toward the 3' end, noisy, some bad tails."""
-    cycle = np.arange(length)
-    mean = 37.5 - 6.0 * (cycle / length) ** 2
-    q = mean + rng.normal(0, 3.0, (n, length))
-    q -= np.where(rng.random((n, length)) < 0.01, rng.integers(10, 25, (n, length)), 0)
+    """Phred qualities (n, length): ~Q37 decaying toward the 3' end, noisy, some bad tails.
+
+    Rows come from a pool of profiles drawn from that model (drawing fresh noise for
+    every base of a million reads costs more than everything else together).
+    """
+    pool = _quality_pool(length)
+    rows = pool[rng.integers(0, len(pool), n)]
     tail_start = rng.integers(length // 2, length, n)
-    q = np.where(bad_tail[:, None] & (cycle >= tail_start[:, None]), 2, q)
-    return np.clip(np.rint(q), 2, 41).astype(np.uint8)
+    rows[bad_tail & (tail_start > 0)] = np.where(
+        np.arange(length)[None, :] >= tail_start[bad_tail & (tail_start > 0), None], 2, rows[bad_tail & (tail_start > 0)]
+    )
+    return rows
+
+
+_QUALITY_POOLS: dict[int, np.ndarray] = {}
+
+
+def _quality_pool(length: int, size: int = 4096) -> np.ndarray:
+    """Quality profiles: a per-read level on a curve that falls toward the 3' end, most
+    bases at that level, some off by a few points, a few deep dips (as Illumina
+    instruments report them: runs of equal values, not white noise)."""
+    pool = _QUALITY_POOLS.get(length)
+    if pool is None:
+        rng = np.random.default_rng(length)  # the same pool whatever the caller's seed
+        cycle = np.arange(length)
+        curve = 38.0 - 7.0 * (cycle / length) ** 2
+        level = rng.normal(0, 2.0, (size, 1))
+        q = np.rint(curve + level)
+        q += np.where(rng.random((size, length)) < 0.15, rng.integers(-4, 3, (size, length)), 0)
+        q -= np.where(rng.random((size, length)) < 0.01, rng.integers(10, 25, (size, length)), 0)
+        pool = _QUALITY_POOLS[length] = np.clip(q, 2, 41).astype(np.uint8)
+    return pool
 
 
 def _format(genome: _Genome, reads: _Reads, rng: np.random.Generator, *, read_length: int) -> str:
-    """SAM text for a chunk of reads: sequences follow the CIGAR over the reference."""
+    """SAM text for a chunk of reads: sequences follow the CIGAR over the reference.
+
+    Columns are built as lists and each line is one f-string: the per-read cost is a
+    few microseconds, so a million pairs format in seconds.
+    """
     n = len(reads.flag)
     L = read_length
-    j = np.arange(L)
-    q = j[None, :] - reads.clip0[:, None]  # position within the aligned part
-    clipped = (q < 0) | (j[None, :] >= L - reads.clip1[:, None])
-    inserted = (q >= reads.ins_at[:, None]) & (q < (reads.ins_at + reads.ins_len)[:, None])
-    ref_off = q - np.where(q >= (reads.ins_at + reads.ins_len)[:, None], reads.ins_len[:, None], 0)
-    ref_off += np.where(q >= reads.del_at[:, None], reads.del_len[:, None], 0)
+    j = np.arange(L, dtype=np.int32)
+    clip0, clip1 = reads.clip0.astype(np.int32)[:, None], reads.clip1.astype(np.int32)[:, None]
+    ins_at, ins_len = reads.ins_at.astype(np.int32)[:, None], reads.ins_len.astype(np.int32)[:, None]
+    del_at, del_len = reads.del_at.astype(np.int32)[:, None], reads.del_len.astype(np.int32)[:, None]
+    q = j[None, :] - clip0  # position within the aligned part
+    clipped = (q < 0) | (j[None, :] >= L - clip1)
+    inserted = (q >= ins_at) & (q < ins_at + ins_len)
+    ref_off = q - np.where(q >= ins_at + ins_len, ins_len, 0) + np.where(q >= del_at, del_len, 0)
     random_base = clipped | inserted
-    mismatch = (rng.random((n, L)) < 0.002) & ~random_base
-    seq = _BASES[rng.integers(0, 4, (n, L))]
+    mismatch = (rng.random((n, L), dtype=np.float32) < 0.002) & ~random_base
+    seq = _BASES[rng.integers(0, 4, (n, L), dtype=np.uint8)]
     for ref_id in np.unique(reads.ref):
         if ref_id < 0:
             continue
         rows = np.flatnonzero(reads.ref == ref_id)
         ref_seq = genome.seqs[int(ref_id)]
-        at = np.clip(reads.pos[rows, None] + ref_off[rows], 0, len(ref_seq) - 1)
+        at = np.clip(reads.pos[rows, None].astype(np.int32) + ref_off[rows], 0, len(ref_seq) - 1)
         from_ref = ref_seq[at]
-        seq[rows] = np.where(random_base[rows], seq[rows], from_ref)
-        # mismatches: replace by a different base
-        shifted = _BASES[(np.searchsorted(_BASES, from_ref) + rng.integers(1, 4, from_ref.shape)) % 4]
-        seq[rows] = np.where(mismatch[rows], shifted, seq[rows])
+        chunk = np.where(random_base[rows], seq[rows], from_ref)
+        # a mismatch is any other base than the reference's
+        shifted = _BASES[(_BASE_INDEX[from_ref] + rng.integers(1, 4, from_ref.shape, dtype=np.uint8)) % 4]
+        seq[rows] = np.where(mismatch[rows], shifted, chunk)
     qual = _illumina_qualities(n, L, rng, reads.strand_quality) + 33
     seq_text = seq.tobytes().decode("ascii")
     qual_text = qual.tobytes().decode("ascii")
     n_mismatch = mismatch.sum(axis=1)
 
-    names = [f"A00123:8:HXXXXDSXY:{1 + (i % 4)}:{1101 + (i // 4) % 60}:{(i * 7919) % 32000}:{(i * 104729) % 36000}" for i in reads.name.tolist()]
-    lines = []
-    flag_l, ref_l, pos_l, mapq_l = reads.flag.tolist(), reads.ref.tolist(), reads.pos.tolist(), reads.mapq.tolist()
-    mref_l, mpos_l, tlen_l = reads.mate_ref.tolist(), reads.mate_pos.tolist(), reads.tlen.tolist()
+    # Illumina-style names (instrument:run:flowcell:lane:tile:x:y), one per pair
+    ids = reads.name
+    names = [
+        f"A00123:8:HXXXXDSXY:{lane}:{tile}:{x}:{y}"
+        for lane, tile, x, y in zip(
+            (1 + ids % 4).tolist(), (1101 + (ids // 4) % 60).tolist(), ((ids * 7919) % 32000).tolist(), ((ids * 104729) % 36000).tolist()
+        )
+    ]
+    mapped = ((reads.flag & 0x4) == 0).tolist()
+    ref_names = ["*" if r < 0 else genome.name(r) for r in reads.ref.tolist()]
+    rnext = ["*" if m < 0 else ("=" if m == r else genome.name(m)) for m, r in zip(reads.mate_ref.tolist(), reads.ref.tolist())]
     cigars = _cigars(reads, L)
-    extra_l = reads.extra_tags.tolist()
-    as_l = (L - 6 * n_mismatch - 8 * (reads.ins_len + reads.del_len) - reads.clip0 - reads.clip1).tolist()
-    xs_l = rng.integers(0, L // 2, n).tolist()
-    nm_l = (n_mismatch + reads.ins_len + reads.del_len).tolist()
-    rg_l = reads.rg.tolist()
-    hard_l = reads.hard0.tolist()
-    seq_star, qual_star = reads.seq_star.tolist(), reads.qual_star.tolist()
-    mate_cigar = _mate_cigars(reads, cigars)
+    stops = ((np.arange(n) + 1) * L - reads.hard0).tolist()  # a hard-clipped read keeps its first L - clip bases
+    seq_star, qual_star = reads.seq_star.tolist(), (reads.qual_star | reads.seq_star).tolist()
+    seqs = ["*" if star else seq_text[i * L : stop] for i, (star, stop) in enumerate(zip(seq_star, stops))]
+    quals = ["*" if star else qual_text[i * L : stop] for i, (star, stop) in enumerate(zip(qual_star, stops))]
+    core = [
+        f"{name}\t{flag}\t{ref}\t{pos}\t{mapq}\t{cigar if m else '*'}\t{rn}\t{pn}\t{tlen}\t"
+        for name, flag, ref, pos, mapq, cigar, m, rn, pn, tlen in zip(
+            names, reads.flag.tolist(), ref_names, (reads.pos + 1).tolist(), reads.mapq.tolist(), cigars, mapped, rnext,
+            (reads.mate_pos + 1).tolist(), reads.tlen.tolist(),
+        )
+    ]
+    alignment_score = (L - 6 * n_mismatch - 8 * (reads.ins_len + reads.del_len) - reads.clip0 - reads.clip1).tolist()
+    edit_distance = (n_mismatch + reads.ins_len + reads.del_len).tolist()
+    suboptimal = rng.integers(0, L // 2, n).tolist()
     md = _md_tags(genome, reads, mismatch, L)
-    for i in range(n):
-        flag = flag_l[i]
-        unmapped = flag & 0x4
-        ref = "*" if ref_l[i] < 0 else genome.name(ref_l[i])
-        mref = mref_l[i]
-        rnext = "*" if mref < 0 else ("=" if mref == ref_l[i] else genome.name(mref))
-        stop = (i + 1) * L - hard_l[i]  # a hard-clipped read keeps its first L - clip bases
-        s = "*" if seq_star[i] else seq_text[i * L : stop]
-        qs = "*" if (qual_star[i] or seq_star[i]) else qual_text[i * L : stop]
-        fields = [
-            names[i], str(flag), ref, str(pos_l[i] + 1), str(mapq_l[i]), "*" if unmapped else cigars[i],
-            rnext, str(mpos_l[i] + 1), str(tlen_l[i]), s, qs,
-        ]
-        if not unmapped:
-            fields += [f"NM:i:{nm_l[i]}", f"AS:i:{as_l[i]}"]
-            if xs_l[i] % 3:
-                fields.append(f"XS:i:{xs_l[i]}")
-            if md[i]:
-                fields.append(md[i])
-        if mate_cigar[i]:
-            fields.append(f"MC:Z:{mate_cigar[i]}")
-        fields.append(f"RG:Z:{_READ_GROUPS[rg_l[i]]}")
-        fields += _extra_tags(extra_l[i], i, genome, ref_l[i], pos_l[i], cigars[i], mapq_l[i])
-        lines.append("\t".join(fields))
-    return "\n".join(lines) + "\n"
+    mate_cigar = _mate_cigars(reads, cigars)
+    extra = [
+        _extra_tags(kind, i, genome, ref, pos, cigar, mapq)
+        for i, (kind, ref, pos, cigar, mapq) in enumerate(
+            zip(reads.extra_tags.tolist(), reads.ref.tolist(), reads.pos.tolist(), cigars, reads.mapq.tolist())
+        )
+    ]
+    tags = [
+        (f"\tNM:i:{nm}\tAS:i:{score}" + (f"\tXS:i:{xs}" if xs % 3 else "") + (f"\t{mdv}" if mdv else "") if m else "")
+        + (f"\tMC:Z:{mc}" if mc else "")
+        + f"\tRG:Z:{_READ_GROUPS[rg]}"
+        + "".join("\t" + t for t in ex)
+        for m, nm, score, xs, mdv, mc, rg, ex in zip(
+            mapped, edit_distance, alignment_score, suboptimal, md, mate_cigar, reads.rg.tolist(), extra
+        )
+    ]
+    return "".join(f"{c}{s}\t{qs}{t}\n" for c, s, qs, t in zip(core, seqs, quals, tags))
 
 
 def _cigars(reads: _Reads, L: int) -> list[str]:
@@ -537,21 +574,23 @@ def _md_tags(genome: _Genome, reads: _Reads, mismatch: np.ndarray, L: int) -> li
     """
     n = len(reads.flag)
     aligned = L - reads.clip0 - reads.clip1
-    span = aligned - reads.ins_len + reads.del_len
+    span = (aligned - reads.ins_len + reads.del_len).tolist()
     wanted = ((reads.flag & 0x4) == 0) & ~reads.seq_star & (reads.hard0 == 0) & (reads.ref >= 0)
-    out = [f"MD:Z:{v}" if w else "" for v, w in zip(span.tolist(), wanted.tolist())]
+    out = [f"MD:Z:{v}" if w else "" for v, w in zip(span, wanted.tolist())]
     rows, cols = np.nonzero(mismatch)
-    bounds = np.searchsorted(rows, np.arange(n + 1))
-    busy = np.flatnonzero(wanted & ((bounds[1:] > bounds[:-1]) | (reads.del_len > 0)))
-    for i in busy.tolist():
-        ref = genome.seqs[int(reads.ref[i])]
-        pos = int(reads.pos[i])
-        ia, il = int(reads.ins_at[i]), int(reads.ins_len[i])
-        da, dl = int(reads.del_at[i]), int(reads.del_len[i])
-        q = cols[bounds[i] : bounds[i + 1]] - int(reads.clip0[i])
-        q = q[(q >= 0) & (q < int(aligned[i]))]
-        refc = q - np.where(il and q >= ia + il, il, 0) + np.where(dl and q >= da, dl, 0)
-        events = [(int(r), 0) for r in refc.tolist()]
+    bounds = np.searchsorted(rows, np.arange(n + 1)).tolist()
+    cols_l = cols.tolist()
+    busy = np.flatnonzero(wanted & ((np.diff(bounds) > 0) | (reads.del_len > 0))).tolist()
+    ref_l, pos_l, c0_l, al_l = reads.ref.tolist(), reads.pos.tolist(), reads.clip0.tolist(), aligned.tolist()
+    ia_l, il_l, da_l, dl_l = reads.ins_at.tolist(), reads.ins_len.tolist(), reads.del_at.tolist(), reads.del_len.tolist()
+    for i in busy:
+        ref = genome.seqs[ref_l[i]]
+        pos, c0, ia, il, da, dl = pos_l[i], c0_l[i], ia_l[i], il_l[i], da_l[i], dl_l[i]
+        events = []
+        for col in cols_l[bounds[i] : bounds[i + 1]]:
+            q = col - c0
+            if 0 <= q < al_l[i]:
+                events.append((q - (il if il and q >= ia + il else 0) + (dl if dl and q >= da else 0), 0))
         if dl:
             events.append((da, dl))
         events.sort()
@@ -562,9 +601,9 @@ def _md_tags(genome: _Genome, reads: _Reads, mismatch: np.ndarray, L: int) -> li
                 md.append(f"{r - last}^" + ref[at : at + d].tobytes().decode())
                 last = r + d
             else:
-                md.append(f"{r - last}" + chr(int(ref[at])))
+                md.append(f"{r - last}" + chr(ref[at]))
                 last = r + 1
-        md.append(str(int(span[i]) - last))
+        md.append(str(span[i] - last))
         out[i] = "MD:Z:" + "".join(md)
     return out
 

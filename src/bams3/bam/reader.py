@@ -14,6 +14,7 @@ end position, without asking the stream for blocks it does not need.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import chain
 from typing import BinaryIO
 
 import numpy as np
@@ -21,7 +22,7 @@ import numpy as np
 from ..errors import BamFormatError
 from . import _layout as L
 from . import _walk
-from .bgzf import Block, VirtualPosition, iter_blocks
+from .bgzf import RawBlock, VirtualPosition, iter_block_runs
 from .header import BamHeader, HeaderParser
 from .records import RECORD_DTYPE, RecordBatch
 
@@ -29,7 +30,7 @@ __all__ = ["BamReader", "read_header", "DEFAULT_BATCH_BYTES"]
 
 #: inflated bytes per batch: large enough that per-batch numpy overhead is noise
 #: (~25,000 short-read records), small enough to stay cache- and memory-friendly
-DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
+DEFAULT_BATCH_BYTES = 2 * 1024 * 1024
 #: rows allocated per batch byte before the walker asks for more (records are rarely < 128 B)
 _BYTES_PER_ROW_GUESS = 128
 
@@ -40,22 +41,22 @@ def read_header(fileobj: BinaryIO, *, name: str) -> BamHeader:
     Reads as few blocks as the header needs (a first read of 64 KiB covers most), so it
     is cheap on a remote stream.
     """
-    blocks = iter_blocks(fileobj, name=name, require_eof=False)
+    runs = iter_block_runs(fileobj, name=name, require_eof=False)
     try:
-        header, _, _ = _read_header(blocks, name=name)
+        header, _, _ = _read_header(chain.from_iterable(runs), name=name)
     finally:
-        blocks.close()
+        runs.close()
     return header
 
 
-def _read_header(blocks: Iterator[Block], *, name: str) -> tuple[BamHeader, bytes, list[tuple[int, int]]]:
+def _read_header(blocks: Iterator[RawBlock], *, name: str) -> tuple[BamHeader, bytes, list[tuple[int, int]]]:
     """Parse the header from the first blocks; return it, the bytes after it, and their block table."""
     parser = HeaderParser(name=name)
     data = bytearray()
     table: list[tuple[int, int]] = []  # (position in data, block coffset)
-    for block in blocks:
-        table.append((len(data), block.coffset))
-        data += block.data
+    for coffset, _, block_data in blocks:
+        table.append((len(data), coffset))
+        data += block_data
         header = parser.feed(data)
         if header is not None:
             size = parser.size or 0
@@ -98,11 +99,12 @@ class BamReader:
 
     def __init__(self, fileobj: BinaryIO, *, name: str, threads: int = 1) -> None:
         self.name = name
-        self._blocks = iter_blocks(fileobj, name=name, threads=threads)
+        self._runs = iter_block_runs(fileobj, name=name, threads=threads)
+        self._blocks = chain.from_iterable(self._runs)
         try:
             self.header, self._carry, self._carry_blocks = _read_header(self._blocks, name=name)
         except BaseException:
-            self._blocks.close()
+            self._runs.close()
             raise
         self._end: int | None = None
         self._next_coffset: int | None = None
@@ -144,9 +146,10 @@ class BamReader:
         self._end = None if end is None else int(end)
         self._next_coffset = None
         self._done = False
-        self._blocks = iter_blocks(
+        self._runs = iter_block_runs(
             fileobj, name=name, start_coffset=start.compressed, threads=threads, require_eof=end is None
         )
+        self._blocks = chain.from_iterable(self._runs)
         self._carry, self._carry_blocks = b"", []
         if end is not None and end <= start:
             self._done = True
@@ -154,19 +157,20 @@ class BamReader:
         try:
             first = next(self._blocks, None)
         except BaseException:
-            self._blocks.close()
+            self._runs.close()
             raise
         if first is None:
             self._done = True
             return self
-        if start.uncompressed > first.isize:
-            self._blocks.close()
+        coffset, csize, data = first
+        if start.uncompressed > len(data):
+            self._runs.close()
             raise BamFormatError(
-                f"{name}: virtual position {start} points past the end of its block ({first.isize} bytes)"
+                f"{name}: virtual position {start} points past the end of its block ({len(data)} bytes)"
             )
-        self._carry = bytes(first.data[start.uncompressed :])
-        self._carry_blocks = [(-start.uncompressed, first.coffset)]
-        self._next_coffset = first.coffset + first.csize
+        self._carry = bytes(data[start.uncompressed :])
+        self._carry_blocks = [(-start.uncompressed, coffset)]
+        self._next_coffset = coffset + csize
         return self
 
     def __enter__(self) -> BamReader:
@@ -177,7 +181,7 @@ class BamReader:
 
     def close(self) -> None:
         """Stop reading (shuts the inflate threads down); the stream itself is the caller's."""
-        self._blocks.close()
+        self._runs.close()
         self._done = True
 
     def batches(self, *, target_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[RecordBatch]:
@@ -198,34 +202,34 @@ class BamReader:
         carry, table = self._carry, self._carry_blocks
         self._carry, self._carry_blocks = b"", []
         exhausted = self._done
+        walked = False  # whether ``carry`` is the incomplete tail of a walked batch (else: fresh data)
         while True:
-            parts: list[bytes | bytearray] = [carry] if carry else []
-            size = len(carry)
-            wanted = max(target_bytes, _bytes_needed(carry))
+            wanted = max(target_bytes, _bytes_needed(carry) if walked else 0)
+            batch = _BatchBuffer(carry, table, capacity=wanted, name=self.name)
+            added = False
             while not exhausted:
                 if end is not None and self._next_coffset is not None and _past(self._next_coffset, end):
                     # later blocks hold only records at or after ``end``: read on only to
                     # complete the record carried over (it started before ``end``)
-                    if size >= _bytes_needed(carry):
+                    if not walked or batch.used >= _bytes_needed(carry):
                         exhausted = True
                         break
-                elif size >= wanted:
+                elif batch.used >= wanted:
                     break
                 block = next(self._blocks, None)
                 if block is None:
                     exhausted = True
                     break
-                self._next_coffset = block.coffset + block.csize
-                if block.data:
-                    table.append((size, block.coffset))
-                    parts.append(block.data)
-                    size += len(block.data)
-            if size == len(carry):
-                if carry:
+                coffset, csize, data = block
+                self._next_coffset = coffset + csize
+                if data:
+                    batch.append(coffset, data)
+                    added = True
+            if not added and (walked or not len(carry)):
+                if len(carry):
                     raise self._truncated(table)
                 break
-            buffer = b"".join(parts)
-            rows, next_pos = self._walk(buffer, table)
+            buffer, rows, next_pos = batch.finish()
             starts = np.fromiter((s for s, _ in table), dtype=np.int64, count=len(table))
             coffsets = np.fromiter((c for _, c in table), dtype=np.uint64, count=len(table))
             which = np.searchsorted(starts, rows["offset"], side="right") - 1
@@ -245,36 +249,86 @@ class BamReader:
             if stop:
                 break
             carry = buffer[next_pos:]
-            table = _carry_table(table, next_pos) if carry else []
+            table = _carry_table(table, next_pos) if len(carry) else []
+            walked = True
         self._done = True
 
-    def _walk(self, buffer: bytes, table: list[tuple[int, int]]) -> tuple[np.ndarray, int]:
-        """Walk every complete record in ``buffer``; return the rows and where the rest starts."""
-        capacity = len(buffer) // _BYTES_PER_ROW_GUESS + 64
-        out = np.empty(capacity, dtype=RECORD_DTYPE)
-        filled, pos = 0, 0
-        while True:
-            try:
-                n, pos = _walk.walk(buffer, pos, len(buffer), out[filled:], L.MAX_RECORD_BYTES)
-            except _walk.WalkError as exc:
-                message, offset = exc.args
-                starts = np.array([s for s, _ in table], dtype=np.int64)
-                coffsets = np.array([c for _, c in table], dtype=np.uint64)
-                where = VirtualPosition.from_int(_voffset_at(offset, starts, coffsets))
-                raise BamFormatError(f"{self.name}: {message} (record at virtual offset {where})") from None
-            filled += n
-            if filled < len(out):
-                return out[:filled], pos
-            out = np.concatenate([out, np.empty(len(out), dtype=RECORD_DTYPE)])
-
     def _truncated(self, table: list[tuple[int, int]]) -> BamFormatError:
-        where = VirtualPosition.from_int(_voffset_at(0, np.array([s for s, _ in table], dtype=np.int64),
-                                                     np.array([c for _, c in table], dtype=np.uint64)))
+        where = VirtualPosition.from_int(_voffset_at(0, *_table_arrays(table)))
         if self._end is None:
             return BamFormatError(f"{self.name}: truncated BAM record at virtual offset {where}: the data ends inside it")
         return BamFormatError(
             f"{self.name}: the stream ends inside the BAM record at virtual offset {where}, before the range end"
         )
+
+
+class _BatchBuffer:
+    """One batch being built: inflated blocks are appended and walked as they arrive.
+
+    Copying a block that was just inflated and walking the records it completes in the
+    same C call (:func:`_walk.append_walk`) reads every record header while it is still
+    in cache; a join of the whole batch followed by a walk costs twice as much. The
+    buffer is an uninitialised numpy array (a bytearray would be zero-filled first).
+    """
+
+    def __init__(self, carry: bytes | np.ndarray, table: list[tuple[int, int]], *, capacity: int, name: str) -> None:
+        self.name = name
+        self.table = table
+        self.data = np.empty(max(capacity, len(carry)) + L.BGZF_MAX_ISIZE, dtype=np.uint8)
+        self.used = len(carry)
+        if self.used:
+            self.data[: self.used] = np.frombuffer(carry, dtype=np.uint8) if isinstance(carry, bytes) else carry
+        self.walk_pos = 0
+        self.rows = np.empty(len(self.data) // _BYTES_PER_ROW_GUESS + 64, dtype=RECORD_DTYPE)
+        self.n_rows = 0
+
+    def append(self, coffset: int, block: bytes | bytearray) -> None:
+        if self.used + len(block) > len(self.data):
+            grown = np.empty(2 * (self.used + len(block)), dtype=np.uint8)
+            grown[: self.used] = self.data[: self.used]
+            self.data = grown
+        self.table.append((self.used, coffset))
+        try:
+            n, self.walk_pos = _walk.append_walk(
+                self.data, self.used, block, self.walk_pos, self.rows, self.n_rows, L.MAX_RECORD_BYTES
+            )
+        except _walk.WalkError as exc:
+            raise self._error(exc) from None
+        self.used += len(block)
+        self.n_rows += n
+        if self.n_rows == len(self.rows):
+            self._walk_rest()
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """The read-only buffer, the rows, and where the incomplete tail starts."""
+        self._walk_rest()
+        buffer = self.data[: self.used]
+        buffer.flags.writeable = False
+        return buffer, self.rows[: self.n_rows], self.walk_pos
+
+    def _walk_rest(self) -> None:
+        """Walk what append_walk left (rows full, or data that came with the carry)."""
+        while True:
+            if self.n_rows == len(self.rows):
+                self.rows = np.concatenate([self.rows, np.empty(len(self.rows), dtype=RECORD_DTYPE)])
+            try:
+                n, self.walk_pos = _walk.walk(
+                    self.data, self.walk_pos, self.used, self.rows[self.n_rows :], L.MAX_RECORD_BYTES
+                )
+            except _walk.WalkError as exc:
+                raise self._error(exc) from None
+            self.n_rows += n
+            if self.n_rows < len(self.rows):
+                return
+
+    def _error(self, exc: Exception) -> BamFormatError:
+        message, offset = exc.args
+        where = VirtualPosition.from_int(_voffset_at(offset, *_table_arrays(self.table)))
+        return BamFormatError(f"{self.name}: {message} (record at virtual offset {where})")
+
+
+def _table_arrays(table: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    return np.array([s for s, _ in table], dtype=np.int64), np.array([c for _, c in table], dtype=np.uint64)
 
 
 def _past(coffset: int, end: int) -> bool:
@@ -303,14 +357,14 @@ def _check_reference_ids(rows: np.ndarray, n_ref: int, name: str) -> None:
             )
 
 
-def _bytes_needed(carry: bytes) -> int:
+def _bytes_needed(carry: bytes | np.ndarray) -> int:
     """How many bytes the record starting ``carry`` needs in all (as far as its prefix tells).
 
     A prefix that cannot be valid needs nothing more: the walker reports it.
     """
     if len(carry) < L.RECORD_LENGTH_PREFIX:
-        return L.RECORD_LENGTH_PREFIX if carry else 0
-    block_size = int.from_bytes(carry[: L.RECORD_LENGTH_PREFIX], "little", signed=True)
+        return L.RECORD_LENGTH_PREFIX if len(carry) else 0
+    block_size = int.from_bytes(bytes(carry[: L.RECORD_LENGTH_PREFIX]), "little", signed=True)
     if not L.RECORD_FIXED_SIZE <= block_size <= L.MAX_RECORD_BYTES:
         return len(carry)
     return L.RECORD_LENGTH_PREFIX + block_size
