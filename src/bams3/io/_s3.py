@@ -263,14 +263,19 @@ class S3Store(RemoteStore):
     def _full(self, key: str) -> str:
         return self.prefix + key
 
-    def _call(self, op: str, url: str, attempt: Callable[[], T]) -> T:
-        """One retried S3 call; ``attempt`` runs with errors translated."""
+    def _call(self, op: str, url: str, attempt: Callable[[], T], *, cancel: threading.Event | None = None) -> T:
+        """One retried S3 call; ``attempt`` runs with errors translated.
+
+        Setting ``cancel`` stops further retries (an aborted upload's parts).
+        """
 
         def translated() -> T:
             with _translated(url):
                 return attempt()
 
-        return call_with_retries(translated, policy=self.retry, scheme="s3", op=op, what=f"{op} {url}")
+        return call_with_retries(
+            translated, policy=self.retry, scheme="s3", op=op, what=f"{op} {url}", cancel=cancel
+        )
 
     # ----------------------------------------------------------------- reading
 
@@ -394,14 +399,16 @@ class S3Store(RemoteStore):
         )
         return str(answer["UploadId"])
 
-    def _upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+    def _upload_part(
+        self, key: str, upload_id: str, number: int, data: bytes, *, cancel: threading.Event | None = None
+    ) -> str:
         def attempt() -> Any:
             IO_STATS.record("s3", "multipart", bytes_out=len(data))
             return self.client.upload_part(
                 Bucket=self.bucket, Key=self._full(key), UploadId=upload_id, PartNumber=number, Body=data
             )
 
-        return str(self._call("multipart", f"{self.key_url(key)} part {number}", attempt)["ETag"])
+        return str(self._call("multipart", f"{self.key_url(key)} part {number}", attempt, cancel=cancel)["ETag"])
 
     def _complete_upload(self, key: str, upload_id: str, etags: dict[int, str], *, mode: PutMode) -> str:
         kwargs: dict[str, Any] = {
@@ -520,6 +527,7 @@ class _S3Writer(ObjectWriter):
         self._futures: dict[int, Future[str]] = {}
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._pool: ThreadPoolExecutor | None = None
+        self._cancel = threading.Event()
 
     def _write(self, data: memoryview) -> None:
         self._buffer += data
@@ -547,7 +555,9 @@ class _S3Writer(ObjectWriter):
         self._next_part += 1
         self._slots.acquire()  # wait while max_concurrency parts are in flight
         assert self._pool is not None
-        future = self._pool.submit(self._store._upload_part, self._key, self._upload_id, number, part)
+        future = self._pool.submit(
+            self._store._upload_part, self._key, self._upload_id, number, part, cancel=self._cancel
+        )
         future.add_done_callback(lambda _: self._slots.release())
         self._futures[number] = future
 
@@ -573,6 +583,7 @@ class _S3Writer(ObjectWriter):
 
     def _abort(self) -> None:
         self._buffer = bytearray()
+        self._cancel.set()  # parts being retried stop retrying
         for future in self._futures.values():
             future.cancel()
         self._shutdown()  # parts still uploading finish first: an abort must come after them
