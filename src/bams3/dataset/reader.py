@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: compressed bytes fetched and decoded by one task (bounded so that memory stays bounded)
-_UNIT_BYTES = 8 * 2**20
+_UNIT_BYTES = 2 * 2**20
 #: footers kept per open dataset (a footer of a 30 MB chunk is a few KB)
 _FOOTER_CACHE = 4096
 
