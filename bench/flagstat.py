@@ -4,10 +4,10 @@ The simplest full pass over a BAM: every block inflated, every record's flags co
 what any bams3 statistic over a whole file can cost, and its output is an exact oracle (the text
 must be byte-identical to samtools', percentages included).
 
-Two cases: one thread each (samtools' default, ``-@ 0``), and ``--threads N`` for bams3 against
-``samtools flagstat -@ N``. samtools counts ``-@`` as *additional* BGZF decompression threads beside
-the main one, so at ``-@ 2`` it may use three threads; on a two-core machine the extra one
-cannot run anyway.
+Two cases: one thread each (samtools' default, ``-@ 0``; bams3's default), and ``--threads N`` for
+bams3 against ``samtools flagstat -@ N``. Both count these as BGZF inflate threads beside the main
+thread that walks the records, so at N = 2 each may keep three threads busy; on a two-core machine
+the third cannot run anyway.
 """
 from __future__ import annotations
 
@@ -51,8 +51,9 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
     ]
     result = ctx.measure(NAME, TITLE, cases, notes=[
         "Ratios are the bams3 median over the samtools median of the same case: below 1.00 bams3 is faster.",
-        f"samtools `-@ {n}` adds {n} decompression threads to its main thread; bams3 `--threads {n}` is "
-        "the number bams3 is given. Outputs are compared byte for byte with samtools' on every run.",
+        f"Threads mean the same in both tools: samtools `-@ {n}` and bams3 `--threads {n}` add {n} BGZF "
+        "inflate threads beside the main thread that walks the records (without the option, the main "
+        "thread inflates too). Outputs are compared byte for byte with samtools' on every run.",
         f"bams3's peak memory target is {RSS_TARGET_MIB} MiB whatever the size of the BAM.",
     ])
     peak = max(m.peak_rss_mib for case in result.cases for m in case.measured if m.command.tool == "bams3")

@@ -51,18 +51,26 @@ def _ratio(case: CaseResult, m: Measured) -> str:
     return f"**{case.ratio(m):.2f}**"
 
 
+def _cpu_ratio(case: CaseResult, m: Measured) -> str:
+    """CPU seconds relative to the anchor's: the work done, whatever else shares the machine."""
+    if m is case.anchor:
+        return "1.00"
+    return f"{case.cpu_ratio(m):.2f}"
+
+
 def table(result: BenchResult) -> str:
     """The Markdown table: one row per command, grouped by case."""
     head = (
-        "| case | command | min s | median s | × anchor (median) | CPU s (median) | peak RSS MiB |\n"
-        "|---|---|---:|---:|---:|---:|---:|"
+        "| case | command | min s | median s | × anchor (median) | CPU s (median) | × anchor (CPU) "
+        "| peak RSS MiB |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|"
     )
     rows = []
     for case in result.cases:
         for m in case.measured:
             rows.append(
                 f"| {case.case.name} | `{m.command.label}` | {_fmt_s(m.min_s)} | {_fmt_s(m.median_s)} | "
-                f"{_ratio(case, m)} | {_fmt_s(m.median_cpu_s)} | {m.peak_rss_mib:.0f} |"
+                f"{_ratio(case, m)} | {_fmt_s(m.median_cpu_s)} | {_cpu_ratio(case, m)} | {m.peak_rss_mib:.0f} |"
             )
     return "\n".join([head, *rows])
 
@@ -139,6 +147,7 @@ def write_json(results_dir: Path, result: BenchResult, dataset_manifest: dict[st
                         **m.as_dict(),
                         "ratio_to_anchor_median": round(case.ratio(m), 4),
                         "ratio_to_anchor_min": round(m.min_s / case.anchor.min_s, 4),
+                        "cpu_ratio_to_anchor_median": round(case.cpu_ratio(m), 4),
                     }
                     for m in case.measured
                 ],

@@ -190,6 +190,10 @@ class CaseResult:
         """Median time relative to the anchor's median: below 1 means faster than samtools."""
         return m.median_s / self.anchor.median_s
 
+    def cpu_ratio(self, m: Measured) -> float:
+        """Median CPU time (user + system) relative to the anchor's: less sensitive to other load."""
+        return m.median_cpu_s / max(self.anchor.median_cpu_s, 1e-9)
+
 
 Log = Callable[[str], None]
 
