@@ -115,10 +115,12 @@ def bams3_version(bams3: str) -> str:
 
 
 def load_average() -> tuple[float, float, float]:
+    """1-, 5- and 15-minute load averages, rounded (they are context, not measurements)."""
     try:
-        return os.getloadavg()
+        one, five, fifteen = os.getloadavg()
     except OSError:
         return (0.0, 0.0, 0.0)
+    return (round(one, 2), round(five, 2), round(fifteen, 2))
 
 
 def describe(samtools: str, bams3: str) -> Machine:
