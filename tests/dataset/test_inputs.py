@@ -14,7 +14,7 @@ from bams3.dataset.export import write_bam
 from bams3.errors import AccessDeniedError
 from tests.helpers.httpserver import SignedFileServer
 
-from .conftest import FRAME, convert_small, records_stream
+from .conftest import FRAME, convert_small, records_stream, samtools_count
 
 
 def test_signed_https_source(http_server: SignedFileServer, edge_bam: Path, tmp_path: Path) -> None:
@@ -88,6 +88,20 @@ def test_placed_reads_without_a_position(tmp_path: Path) -> None:
     out = tmp_path / "back.bam"
     write_bam(dataset, str(out))
     assert records_stream(out) == records_stream(bam)
+
+
+def test_reads_past_the_reference_end(tmp_path: Path) -> None:
+    """Regions are not clamped to the reference length: htslib's overlap rule holds beyond it."""
+    records = [
+        {"name": "inside", "ref": 0, "pos": 900, "cigar": "10M"},
+        {"name": "overhang", "ref": 0, "pos": 995, "cigar": "10M"},  # ends at 1005 on a 1000 bp reference
+    ]
+    bam = _write(tmp_path / "overhang.bam", records, [("chr1", 1_000)])
+    dataset = convert_small(bam, tmp_path / "o.bams3")
+    for region in ("chr1", "chr1:1000", "chr1:1001", "chr1:1003-1010", "chr1:1005-1010", "chr1:1006-1010",
+                   "chr1:990-2000", "chr1:2000-3000"):
+        assert dataset.count(region) == samtools_count(bam, region), region
+        assert sum(len(b) for b in dataset.query(region)) == samtools_count(bam, region), region
 
 
 def test_many_unplaced_chunks(edge_bam: Path, tmp_path: Path) -> None:

@@ -50,6 +50,8 @@ T = TypeVar("T")
 
 #: compressed bytes fetched and decoded by one task (bounded so that memory stays bounded)
 _UNIT_BYTES = 2 * 2**20
+#: end of a region given without one ("chr1", "chr1:1000"): past any position (htslib: HTS_POS_MAX)
+_NO_END = 2**62
 #: footers kept per open dataset (a footer of a 30 MB chunk is a few KB)
 _FOOTER_CACHE = 4096
 
@@ -145,7 +147,10 @@ class Dataset:
     # ------------------------------------------------------------------ planning
 
     def resolve(self, region: str | Region) -> Region:
-        """Parse a samtools-style region (or check a :class:`Region`) against the references.
+        """Parse a samtools-style region (or take a :class:`Region`) and check its reference.
+
+        The region is *not* clamped to the reference length: htslib does not clamp either, and a
+        read that runs past the end of its reference overlaps exactly the regions htslib says.
 
         Raises
         ------
@@ -154,14 +159,15 @@ class Dataset:
         """
         if isinstance(region, str):
             region = parse_region(region, self._lengths)
-        return region.check(self._lengths, source=self.url)
+        region.check(self._lengths, source=self.url)
+        return region
 
     def plan(self, region: str | Region) -> QueryPlan:
         """Which chunks a region touches (no I/O)."""
         resolved = self.resolve(region)
         ref_id = self.header.ref_id(resolved.contig)
-        beg, end = resolved.start, resolved.end
-        assert end is not None
+        beg = resolved.start
+        end = resolved.end if resolved.end is not None else _NO_END
         chunks = self.metadata.chunks.select(ref_id, beg, end)
         inside = chunks[self.metadata.chunks.inside(beg, end)[chunks]]
         return QueryPlan(resolved, ref_id, beg, end, chunks, inside)

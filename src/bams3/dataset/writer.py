@@ -538,7 +538,10 @@ def convert(
         except BaseException:
             writer.abort()
             raise
-    _delete_keys(store, list(_stale_runs(store, run_id)))
+    try:
+        _delete_keys(store, list(_stale_runs(store, run_id)))
+    except (Bams3Error, OSError) as exc:  # the dataset is committed; leftovers are never read
+        log.warning("could not list %s%s to remove chunks of earlier runs: %s", store.url, CHUNKS_PREFIX, exc)
     result = ConvertResult(
         url=store.url, run_id=run_id, chunks=len(chunks), records=totals.records, stored_bytes=totals.stored_size,
         metadata_bytes=len(document), metadata_sha256=hashlib.sha256(document).hexdigest(),
