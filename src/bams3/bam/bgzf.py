@@ -159,7 +159,11 @@ def parse_header(buffer: bytes | bytearray | memoryview, start: int, *, name: st
         Not gzip, gzip without the ``BC`` subfield (plain gzip, not BGZF), or a BSIZE
         too small to hold the header and trailer.
     """
-    if buffer[start : start + 4] == _COMMON_PREFIX and buffer[start + 10 : start + 16] == _COMMON_EXTRA:
+    if (
+        len(buffer) - start >= L.BGZF_MIN_HEADER_SIZE
+        and buffer[start : start + 4] == _COMMON_PREFIX
+        and buffer[start + 10 : start + 16] == _COMMON_EXTRA
+    ):
         # the form every BGZF writer uses: XLEN 6, one subfield, BC
         header_size = L.BGZF_MIN_HEADER_SIZE
         (bsize,) = _BSIZE.unpack_from(buffer, start + 16)
@@ -174,7 +178,10 @@ def parse_header(buffer: bytes | bytearray | memoryview, start: int, *, name: st
 def _parse_general_header(buffer: bytes | bytearray | memoryview, start: int, *, name: str, coffset: int) -> tuple[int, int]:
     """The slow path of :func:`parse_header`: any XLEN, the BC subfield anywhere in the extra field."""
     fixed = bytes(buffer[start : start + L.GZIP_FIXED_HEADER_SIZE])
-    if len(fixed) < 2 or fixed[0] != L.GZIP_ID1 or fixed[1] != L.GZIP_ID2:
+    magic = bytes((L.GZIP_ID1, L.GZIP_ID2))
+    if len(fixed) < 2 and magic.startswith(fixed):
+        raise BgzfError(f"{name}: truncated BGZF block header at offset {coffset}")
+    if fixed[:2] != magic:
         where = "not a BGZF file (no gzip magic at offset 0)" if coffset == 0 else f"bad gzip magic in BGZF block at offset {coffset}"
         raise BgzfError(f"{name}: {where}")
     if len(fixed) < L.GZIP_FIXED_HEADER_SIZE:

@@ -1,0 +1,155 @@
+"""The C record walker on hand-built records: fields, alignment ends, bounds and bad lengths."""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from bams3.bam import _layout as L
+from bams3.bam import _walk
+from bams3.bam.records import RECORD_DTYPE
+from tests.bam.records_helpers import cg_tag, cigar_ops, make_record
+
+MAX = L.MAX_RECORD_BYTES
+
+
+def walk(data: bytes, capacity: int = 16) -> tuple[np.ndarray, int]:
+    out = np.zeros(capacity, dtype=RECORD_DTYPE)
+    n, pos = _walk.walk(data, 0, len(data), out, MAX)
+    return out[:n], pos
+
+
+def test_dtype_is_built_from_the_c_layout() -> None:
+    assert RECORD_DTYPE.itemsize == _walk.ITEMSIZE
+    assert [name for name, _, _ in _walk.FIELDS] == list(RECORD_DTYPE.names)
+
+
+def test_fixed_fields_spans_and_ends() -> None:
+    a = make_record(ref_id=2, pos=1000, flag=99, mapq=37, cigar="5S20M3D10M2I", l_seq=37, name=b"abc",
+                    next_ref_id=2, next_pos=1200, tlen=-250, bin_=4681)
+    b = make_record(ref_id=-1, pos=-1, flag=77, cigar="", l_seq=5)
+    rows, pos = walk(a + b)
+    assert pos == len(a) + len(b)
+    r = rows[0]
+    assert (r["ref_id"], r["pos"], r["flag"], r["mapq"], r["l_seq"]) == (2, 1000, 99, 37, 37)
+    assert (r["next_ref_id"], r["next_pos"], r["tlen"], r["bin"], r["n_cigar"], r["l_read_name"]) == (2, 1200, -250, 4681, 5, 4)
+    assert (r["offset"], r["size"]) == (0, len(a))
+    assert r["end"] == 1000 + 20 + 3 + 10
+    assert (rows[1]["offset"], rows[1]["end"]) == (len(a), 0)  # unmapped at -1: pos + 1
+
+
+@pytest.mark.parametrize(
+    ("cigar", "flag", "expected_span"),
+    [
+        ("10M", 0, 10),
+        ("3=2X4N1D", 0, 10),  # every reference-consuming op
+        ("4S6I", 0, 1),  # no reference-consuming op: pos + 1, as htslib's bam_endpos
+        ("10M", 4, 1),  # unmapped: pos + 1 whatever the CIGAR
+        ("", 0, 1),
+        ("2H5M3P2H", 0, 5),
+    ],
+)
+def test_alignment_end_follows_bam_endpos(cigar: str, flag: int, expected_span: int) -> None:
+    rows, _ = walk(make_record(pos=50, flag=flag, cigar=cigar, l_seq=10))
+    assert rows["end"][0] == 50 + expected_span
+
+
+def test_invalid_cigar_ops_do_not_consume_the_reference() -> None:
+    rows, _ = walk(make_record(pos=0, cigar=[5 << 4 | 0, 7 << 4 | 9, 7 << 4 | 15], l_seq=5))
+    assert rows["end"][0] == 5
+
+
+def test_long_cigar_is_read_from_the_cg_tag() -> None:
+    placeholder = f"12S{40}N"
+    aux = b"NMi" + struct.pack("<i", 3) + b"XAZhello\0" + b"ZBBs" + struct.pack("<I3h", 3, 1, 2, 3) + cg_tag("6M2I4M30D")
+    rows, _ = walk(make_record(pos=10, cigar=placeholder, l_seq=12, aux=aux))
+    assert rows["end"][0] == 10 + 6 + 4 + 30
+    assert rows["n_cigar"][0] == 2
+    # signed subtype accepted as htslib does
+    rows, _ = walk(make_record(pos=10, cigar=placeholder, l_seq=12, aux=cg_tag("12M", "i")))
+    assert rows["end"][0] == 22
+
+
+def test_placeholder_without_cg_tag_uses_the_stored_cigar() -> None:
+    rows, _ = walk(make_record(pos=10, cigar="12S40N", l_seq=12, aux=b"NMC\x01"))
+    assert rows["end"][0] == 50
+    rows, _ = walk(make_record(pos=10, cigar="12S40N", l_seq=12, aux=cg_tag("12M", "S")[:3] + b"S" + struct.pack("<I", 0)))
+    assert rows["end"][0] == 50  # CG of the wrong subtype is not a CIGAR
+    # an unplaced read with the pattern is left alone (as htslib does)
+    rows, _ = walk(make_record(ref_id=-1, pos=-1, cigar="12S40N", l_seq=12, aux=cg_tag("12M")))
+    assert rows["end"][0] == 39
+
+
+def test_incomplete_record_and_capacity() -> None:
+    a, b = make_record(name=b"a"), make_record(name=b"b")
+    rows, pos = walk(a + b[:-1])
+    assert len(rows) == 1 and pos == len(a)
+    rows, pos = walk(a[:3])
+    assert len(rows) == 0 and pos == 0
+    rows, pos = walk(a + b, capacity=1)
+    assert len(rows) == 1 and pos == len(a)
+    out = np.zeros(4, dtype=RECORD_DTYPE)
+    n, pos = _walk.walk(a + b, len(a), len(a) + len(b), out, MAX)
+    assert (n, pos, out["offset"][0]) == (1, len(a) + len(b), len(a))
+
+
+def test_append_walk_copies_then_walks() -> None:
+    a, b = make_record(name=b"a", pos=1), make_record(name=b"b", pos=2)
+    dest = np.empty(len(a) + len(b), dtype=np.uint8)
+    out = np.zeros(4, dtype=RECORD_DTYPE)
+    n, pos = _walk.append_walk(dest, 0, a + b[:10], 0, out, 0, MAX)
+    assert (n, pos) == (1, len(a))
+    n, pos = _walk.append_walk(dest, len(a) + 10, b[10:], pos, out, 1, MAX)
+    assert (n, pos) == (1, len(a) + len(b))
+    assert out["pos"][:2].tolist() == [1, 2] and dest.tobytes() == a + b
+    with pytest.raises(ValueError, match="does not fit"):
+        _walk.append_walk(dest, 5, a + b, 0, out, 0, MAX)
+
+
+def bad_record(mutate) -> bytes:
+    record = bytearray(make_record(cigar="4M", l_seq=4, name=b"rd"))
+    mutate(record)
+    return bytes(record)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda r: r.__setitem__(slice(0, 4), struct.pack("<i", 20)), "below the 32-byte minimum"),
+        (lambda r: r.__setitem__(slice(0, 4), struct.pack("<i", -5)), "below the 32-byte minimum"),
+        (lambda r: r.__setitem__(slice(0, 4), struct.pack("<i", MAX + 1)), "above the record size limit"),
+        (lambda r: r.__setitem__(12, 0), "l_read_name 0"),
+        (lambda r: r.__setitem__(slice(20, 24), struct.pack("<i", -1)), "negative l_seq"),
+        (lambda r: r.__setitem__(slice(20, 24), struct.pack("<i", 1000)), "exceed its block_size"),
+        (lambda r: r.__setitem__(slice(16, 18), struct.pack("<H", 500)), "exceed its block_size"),
+        (lambda r: r.__setitem__(38, ord("x")), "not NUL-terminated"),
+    ],
+)
+def test_impossible_records_raise_with_their_offset(mutate, message: str) -> None:
+    good = make_record(name=b"ok")
+    with pytest.raises(_walk.WalkError, match=message) as info:
+        walk(good + bad_record(mutate))
+    assert info.value.args[1] == len(good)
+
+
+def test_malformed_aux_while_looking_for_cg() -> None:
+    for aux in (b"CGB", b"XAZunterminated", b"ZZQ\x01", b"ZBBI" + struct.pack("<I", 1000), b"ZBBq" + struct.pack("<I", 1)):
+        with pytest.raises(_walk.WalkError, match="aux data is malformed"):
+            walk(make_record(pos=10, cigar="12S40N", l_seq=12, aux=aux))
+
+
+def test_argument_checks() -> None:
+    data = make_record()
+    out = np.zeros(2, dtype=RECORD_DTYPE)
+    for start, stop in ((-1, 5), (5, 2), (0, len(data) + 1)):
+        with pytest.raises(ValueError, match="outside the data buffer"):
+            _walk.walk(data, start, stop, out, MAX)
+    with pytest.raises(ValueError, match="max_block_size"):
+        _walk.walk(data, 0, len(data), out, 8)
+    with pytest.raises(TypeError):
+        _walk.walk(data, 0, len(data), b"read-only", MAX)
+
+
+def test_helpers_roundtrip() -> None:
+    assert cigar_ops("3M1I") == [3 << 4 | 0, 1 << 4 | 1]
