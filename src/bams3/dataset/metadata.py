@@ -274,9 +274,10 @@ class DatasetMetadataV1:
             if not (isinstance(value, Mapping) and value.get("must_understand") is False):
                 raise DatasetError(f"{name}: unknown field {key!r} that must be understood "
                                    "(written by a newer bams3?)")
-        errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
-        if errors:
-            error = errors[0]
+        import jsonschema
+
+        error = jsonschema.exceptions.best_match(_validator().iter_errors(data))
+        if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
             raise DatasetError(f"{name}: does not match the BAMS3 v1 schema at {where}: {error.message[:200]}")
         run_id = data["run_id"]
