@@ -23,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                         help="genomic bin per chunk, in bases (K/M suffixes; default: %(default)s)")
     parser.add_argument("--workers", type=int, default=1,
                         help="threads compressing frames and uploading chunks (default: %(default)s)")
-    parser.add_argument("--level", type=int, default=None, help="zstd level 1-19 (default: 5)")
+    parser.add_argument("--level", type=int, default=None, help="zstd level 1-19 (default: 5, see docs/FORMAT.md)")
     parser.add_argument("--frame-size", default=None,
                         help="raw record bytes per zstd frame, the unit of partial reads (default: 256K)")
     parser.add_argument("--overwrite", action="store_true",

@@ -44,7 +44,7 @@ from ._records import (
     FLAG_SUPPLEMENTARY,
     FLAG_UNMAPPED,
 )
-from .codecs import FrameTable, ZstdFramesCodec
+from .codecs import DEFAULT_FRAME_BYTES, DEFAULT_LEVEL, FrameTable, ZstdFramesCodec
 from .keys import CHUNKS_PREFIX, METADATA_KEY, UNPLACED_REF_ID, ChunkKeyEncoding, new_run_id, run_id_time
 from .metadata import CHUNK_COLUMNS, ChunkTable, DatasetMetadataV1, Totals
 
@@ -58,9 +58,6 @@ __all__ = ["convert", "ConvertResult", "DEFAULT_BIN_SIZE", "DEFAULT_LEVEL", "DEF
 log = logging.getLogger(__name__)
 
 DEFAULT_BIN_SIZE = 1_000_000
-#: measured on the realistic BAM (docs/FORMAT.md, "Choices"): see there before changing
-DEFAULT_LEVEL = 5
-DEFAULT_FRAME_BYTES = 256 * 1024
 #: raw record bytes per chunk of reads without a reference (a 1 Mbp bin of a 30x genome is ~90 MB raw)
 DEFAULT_UNPLACED_CHUNK_BYTES = 64 * 2**20
 #: inflated bytes per batch read from the BAM
