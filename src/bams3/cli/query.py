@@ -31,20 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.set_defaults(func=run)
 
 
-def _first(batches, limit: int | None):  # type: ignore[no-untyped-def]
-    """Raw bytes of the first ``limit`` records (all of them when None)."""
-    left = limit
-    for batch in batches:
-        if left is not None:
-            if left <= 0:
-                return
-            batch = batch[:left]
-            left -= len(batch)
-        yield batch.raw_bytes()
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..dataset.export import write_bam, write_sam
+    from ..dataset.export import raw_records, write_bam, write_sam, write_sam_file
     from ..dataset.reader import Dataset
     from ..errors import UsageError
     from ..regions import parse_region
@@ -54,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--show must be 0 or more, got {args.show}")
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.output and not args.output.lower().endswith((".bam", ".sam")):
+        raise UsageError(f"{args.output}: -o takes a .bam or .sam file name")
     parse_region(args.region)  # a malformed region fails before any request
     try:
         dataset = Dataset.open(args.dataset, max_concurrency=args.workers)
@@ -63,12 +53,9 @@ def run(args: argparse.Namespace) -> int:
         elif args.output and args.output.lower().endswith(".bam"):
             write_bam(dataset, args.output, region=args.region)
         elif args.output:
-            if not args.output.lower().endswith(".sam"):
-                raise UsageError(f"{args.output}: -o takes a .bam or .sam file name")
-            with open(args.output, "w", encoding="utf-8") as out:
-                write_sam(dataset.header, _first(dataset.query(args.region), None), out, with_header=True)
+            write_sam_file(dataset.header, raw_records(dataset.query(args.region)), args.output)
         else:
-            write_sam(dataset.header, _first(dataset.query(args.region), args.show), sys.stdout,
+            write_sam(dataset.header, raw_records(dataset.query(args.region), limit=args.show), sys.stdout,
                       with_header=args.with_header)
             sys.stdout.flush()
     finally:

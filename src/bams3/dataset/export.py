@@ -22,9 +22,10 @@ from ..errors import UsageError
 
 if TYPE_CHECKING:
     from ..bam.header import BamHeader
+    from ..bam.records import RecordBatch
     from .reader import Dataset
 
-__all__ = ["write_bam", "sam_lines", "write_sam"]
+__all__ = ["write_bam", "sam_lines", "write_sam", "write_sam_file", "raw_records"]
 
 #: deflate level of BAM output (htslib's default)
 DEFAULT_BAM_LEVEL = 6
@@ -117,3 +118,30 @@ def write_sam(header: BamHeader, raw: Iterable[bytes], out: IO[str], *, with_hea
         out.write("\n")
         n += 1
     return n
+
+
+def write_sam_file(header: BamHeader, raw: Iterable[bytes], output: str) -> int:
+    """Write a SAM file (header, then records) at ``output`` (local path or ``s3://`` URL), atomically."""
+    import io
+
+    from ..io import open_url
+
+    store, key = open_url(output)
+    with store.open_write(key) as out:
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="\n")  # type: ignore[arg-type]
+        n = write_sam(header, raw, text, with_header=True)
+        text.flush()
+        text.detach()  # the object is committed by the ``with``, not by closing the wrapper
+    return n
+
+
+def raw_records(batches: Iterable[RecordBatch], *, limit: int | None = None) -> Iterator[bytes]:
+    """The raw bytes of the records of ``batches``, only the first ``limit`` when given."""
+    left = limit
+    for batch in batches:
+        if left is not None:
+            if left <= 0:
+                return
+            batch = batch[:left]
+            left -= len(batch)
+        yield batch.raw_bytes()
