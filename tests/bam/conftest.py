@@ -5,17 +5,12 @@ the oracle for every field, virtual offset and count.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-_ROOT = Path(__file__).resolve().parents[2]
-if str(_ROOT) not in sys.path:  # `tests.helpers` is importable however pytest was started
-    sys.path.insert(0, str(_ROOT))
-
-from tests.bam import oracle  # noqa: E402
-from tests.helpers import bamgen  # noqa: E402
+from tests.bam import oracle
+from tests.helpers import bamgen
 
 
 @pytest.fixture(scope="session")

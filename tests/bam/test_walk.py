@@ -147,9 +147,39 @@ def test_argument_checks() -> None:
             _walk.walk(data, start, stop, out, MAX)
     with pytest.raises(ValueError, match="max_block_size"):
         _walk.walk(data, 0, len(data), out, 8)
-    with pytest.raises(TypeError):
+    with pytest.raises((TypeError, BufferError)):
         _walk.walk(data, 0, len(data), b"read-only", MAX)
+    with pytest.raises(ValueError, match="64-byte rows"):
+        _walk.walk(data, 0, len(data), bytearray(640), MAX)
+    # a dtype that lost the struct padding must be refused, not filled at the wrong stride
+    names = list(RECORD_DTYPE.names)
+    packed = np.dtype({
+        "names": names,
+        "formats": [RECORD_DTYPE.fields[n][0] for n in names],
+        "offsets": [RECORD_DTYPE.fields[n][1] for n in names],
+        "itemsize": 60,  # what np.concatenate makes of RECORD_DTYPE
+    })
+    with pytest.raises(ValueError, match="item size 60"):
+        _walk.walk(data, 0, len(data), np.zeros(4, dtype=packed), MAX)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _walk.walk(data, 0, len(data), np.zeros(8, dtype=RECORD_DTYPE)[::2], MAX)
 
 
 def test_helpers_roundtrip() -> None:
     assert cigar_ops("3M1I") == [3 << 4 | 0, 1 << 4 | 1]
+
+
+def test_decode_records_of_a_bare_buffer() -> None:
+    from bams3.bam.records import decode_records
+    from bams3.errors import BamFormatError
+
+    a, b = make_record(name=b"first", pos=7), make_record(name=b"second", pos=9, cigar="3M", l_seq=3)
+    batch = decode_records(a + b, name="frame")
+    assert batch.records["pos"].tolist() == [7, 9] and batch.read_names().tolist() == [b"first", b"second"]
+    assert batch.raw_bytes() == a + b and batch.records["voffset"].tolist() == [0, 0]
+    with pytest.raises(BamFormatError, match=r"^frame: the data ends inside a BAM record \(at byte \d+ of \d+\)$"):
+        decode_records(a + b[:-1], name="frame")
+    with pytest.raises(BamFormatError, match=r"^frame: record has l_read_name 0 .* \(record at byte \d+\)$"):
+        decode_records(a + b[:12] + b"\0" + b[13:], name="frame")
+    many = decode_records(a * 500, name="frame")  # more rows than the first guess
+    assert len(many) == 500

@@ -224,6 +224,25 @@ static walk_status walk_records(const uint8_t *data, Py_ssize_t start, Py_ssize_
     return status;
 }
 
+/*
+ * Acquire the output rows: a writable, C-contiguous buffer of items exactly one
+ * record_fields wide (a numpy array of RECORD_DTYPE). Checking the item size catches an
+ * array whose dtype lost the struct's padding (np.concatenate can do that), which would
+ * otherwise be filled with rows at the wrong stride.
+ */
+static int get_rows(PyObject *obj, Py_buffer *view)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_RECORDS) < 0) return -1;
+    if (view->itemsize != (Py_ssize_t)sizeof(record_fields) || !PyBuffer_IsContiguous(view, 'C')) {
+        PyErr_Format(PyExc_ValueError,
+                     "out must be a C-contiguous array of %zd-byte rows (RECORD_DTYPE), got item size %zd",
+                     (Py_ssize_t)sizeof(record_fields), view->itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(walk_doc,
 "walk(data, start, stop, out, max_block_size) -> (n_records, next_offset)\n"
 "\n"
@@ -236,11 +255,16 @@ PyDoc_STRVAR(walk_doc,
 static PyObject *walk(PyObject *self, PyObject *args)
 {
     Py_buffer data, out;
+    PyObject *out_obj;
     Py_ssize_t start, stop;
     long long max_block_size;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nnw*L", &data, &start, &stop, &out, &max_block_size))
+    if (!PyArg_ParseTuple(args, "y*nnOL", &data, &start, &stop, &out_obj, &max_block_size))
         return NULL;
+    if (get_rows(out_obj, &out) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
     PyObject *result = NULL;
     if (start < 0 || stop < start || stop > data.len) {
         PyErr_SetString(PyExc_ValueError, "walk: start/stop outside the data buffer");
@@ -284,11 +308,17 @@ PyDoc_STRVAR(append_walk_doc,
 static PyObject *append_walk(PyObject *self, PyObject *args)
 {
     Py_buffer dest, src, out;
+    PyObject *out_obj;
     Py_ssize_t used, walk_from, n_done;
     long long max_block_size;
     (void)self;
-    if (!PyArg_ParseTuple(args, "w*ny*nw*nL", &dest, &used, &src, &walk_from, &out, &n_done, &max_block_size))
+    if (!PyArg_ParseTuple(args, "w*ny*nOnL", &dest, &used, &src, &walk_from, &out_obj, &n_done, &max_block_size))
         return NULL;
+    if (get_rows(out_obj, &out) < 0) {
+        PyBuffer_Release(&dest);
+        PyBuffer_Release(&src);
+        return NULL;
+    }
     PyObject *result = NULL;
     Py_ssize_t capacity = out.len / (Py_ssize_t)sizeof(record_fields);
     if (used < 0 || src.len > dest.len - used) {

@@ -24,7 +24,7 @@ from . import _layout as L
 from . import _walk
 from .bgzf import RawBlock, VirtualPosition, iter_block_runs
 from .header import BamHeader, HeaderParser
-from .records import RECORD_DTYPE, RecordBatch
+from .records import RECORD_DTYPE, RecordBatch, grow_rows
 
 __all__ = ["BamReader", "read_header", "DEFAULT_BATCH_BYTES"]
 
@@ -310,7 +310,7 @@ class _BatchBuffer:
         """Walk what append_walk left (rows full, or data that came with the carry)."""
         while True:
             if self.n_rows == len(self.rows):
-                self.rows = np.concatenate([self.rows, np.empty(len(self.rows), dtype=RECORD_DTYPE)])
+                self.rows = grow_rows(self.rows, self.n_rows)
             try:
                 n, self.walk_pos = _walk.walk(
                     self.data, self.walk_pos, self.used, self.rows[self.n_rows :], L.MAX_RECORD_BYTES

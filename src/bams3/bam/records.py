@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import BamFormatError
 from . import _layout as L
 from . import _walk
 from .bgzf import VirtualPosition
@@ -21,7 +22,7 @@ from .bgzf import VirtualPosition
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["RECORD_DTYPE", "RecordBatch", "FieldSpans"]
+__all__ = ["RECORD_DTYPE", "RecordBatch", "FieldSpans", "decode_records", "grow_rows"]
 
 
 def _record_dtype() -> np.dtype:
@@ -173,3 +174,43 @@ class RecordBatch:
         qual = seq + (int(row["l_seq"]) + 1) // 2
         aux = qual + int(row["l_seq"])
         return name, cigar, seq, qual, aux, int(row["offset"]) + int(row["size"])
+
+
+def decode_records(buffer: bytes | bytearray | NDArray[np.uint8], *, name: str) -> RecordBatch:
+    """Walk a buffer that holds whole BAM records and nothing else (no BGZF, no header).
+
+    For record bytes that come from elsewhere than a BAM stream (a BAMS3 chunk, a test);
+    ``voffset`` is left 0 since such bytes have no BGZF position.
+
+    Raises
+    ------
+    BamFormatError
+        A record that cannot be valid, or a buffer that ends inside a record; the
+        message gives the byte offset in the buffer.
+    """
+    out = np.zeros(len(buffer) // 128 + 16, dtype=RECORD_DTYPE)
+    filled, pos = 0, 0
+    while True:
+        try:
+            n, pos = _walk.walk(buffer, pos, len(buffer), out[filled:], L.MAX_RECORD_BYTES)
+        except _walk.WalkError as exc:
+            message, offset = exc.args
+            raise BamFormatError(f"{name}: {message} (record at byte {offset})") from None
+        filled += n
+        if filled < len(out):
+            break
+        out = grow_rows(out, filled)
+    if pos != len(buffer):
+        raise BamFormatError(f"{name}: the data ends inside a BAM record (at byte {pos} of {len(buffer)})")
+    return RecordBatch(buffer, out[:filled])
+
+
+def grow_rows(rows: NDArray, filled: int) -> NDArray:
+    """A row array twice as long holding the first ``filled`` rows of ``rows``.
+
+    Use this (not ``np.concatenate``, whose result dtype can drop the struct padding
+    the C walker relies on) when the walker has filled its output.
+    """
+    grown = np.empty(2 * max(len(rows), 1), dtype=RECORD_DTYPE)
+    grown[:filled] = rows[:filled]
+    return grown
