@@ -150,3 +150,20 @@ def test_sizing_needs_a_target() -> None:
         ShardSizing(reads=None, bytes=None)
     assert ShardSizing(reads=2500).aligned_reads(1000) == 2000
     assert ShardSizing(reads=10).aligned_reads(1000) == 1000
+
+
+def test_outputs_to_a_device_are_written_in_place(tmp_path: Path) -> None:
+    """Renaming a temporary file onto /dev/stdout-like paths would replace the device: write to it instead."""
+    import os
+
+    from bams3.chunks._atomic import atomic_path
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with atomic_path(fifo) as target:
+        assert target == fifo
+    assert fifo.is_fifo()
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "f.txt") as target:
+        target.write_text("half")
+        raise RuntimeError
+    assert list(tmp_path.iterdir()) == [fifo]

@@ -37,11 +37,11 @@ def test_an_index_plan_reads_the_header_and_the_index_only(s3_bam: str, bams: di
     assert fault_proxy.count("GET") <= 3 and plan.planning_bytes_read == bam_bytes + index_bytes
 
 
-def test_a_shard_job_reads_only_its_byte_range(s3_bam: str, fault_proxy: FaultProxy) -> None:
+def test_a_shard_job_reads_only_its_byte_range(s3_bam: str, fault_proxy: FaultProxy, tmp_path: Path) -> None:
     plan = make_plan(s3_bam, sizing=ShardSizing(reads=20_000, bytes=None))
     k = len(plan.shards) // 2
     fault_proxy.reset()
-    report = run_shard(s3_bam, plan, k, Path("/dev/null"))
+    report = run_shard(s3_bam, plan, k, tmp_path / "shard.jsonl")
     start, end = plan.shards[k].byte_range(plan.bam_size)
     delivered = fault_proxy.bytes_delivered("GET", r"/medium\.bam")
     assert report.reads > 0 and 0 < delivered <= end - start < plan.bam_size / 4

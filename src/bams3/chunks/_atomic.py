@@ -27,8 +27,14 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     :func:`os.replace` is atomic on POSIX file systems. Whatever the block raises
     (including ``KeyboardInterrupt``), the temporary file is deleted and ``path`` is
     left as it was.
+
+    A destination that exists and is not a regular file (``/dev/stdout``, a named pipe)
+    is yielded as is: renaming onto it would replace the device, not write to it.
     """
     final = Path(path)
+    if final.exists() and not final.is_file() and not final.is_dir():
+        yield final
+        return
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.partial")
     try:

@@ -17,14 +17,17 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
+from ..bam.bgzf import VirtualPosition
 from ..bam.header import BamHeader, Reference
 from ..bam.reader import BamReader
 from ..errors import BamFormatError, IntegrityError
-from ._atomic import atomic_path, write_text_atomic
+from ._atomic import atomic_path
 from ._keys import pack_keys
 from ._plan import ChunkPlan, Shard
 from ._stats import ChunkAccumulator, ChunkStats
@@ -63,8 +66,8 @@ def check_same_bam(url: str, plan: ChunkPlan) -> None:
     info = stat(url)
     if info.size != plan.bam_size or (plan.bam_etag is not None and info.etag is not None and info.etag != plan.bam_etag):
         raise IntegrityError(
-            f"{redact(url)}: the BAM changed since the chunk plan was made "
-            f"(size {info.size}, plan says {plan.bam_size}): make the plan again"
+            f"{redact(url)}: the BAM changed since the chunk plan was made (now {info.size} bytes, "
+            f"ETag {info.etag}; the plan has {plan.bam_size} bytes, ETag {plan.bam_etag}): make the plan again"
         )
 
 
@@ -152,15 +155,16 @@ def _keyed_filter(shard: Shard, name: str) -> Callable[[np.ndarray], tuple[np.nd
     def keep(rows: np.ndarray) -> tuple[np.ndarray, bool]:
         nonlocal last_key
         keys = pack_keys(rows["ref_id"], rows["pos"])
-        if len(keys) and (keys[0] < last_key or bool(np.any(keys[1:] < keys[:-1]))):
-            bad = int(np.argmax(np.diff(keys.astype(np.int64), prepend=np.int64(last_key)) < 0))
+        if len(keys) == 0:
+            return rows, False
+        before = np.concatenate(([last_key], keys[:-1]))
+        if bool(np.any(keys < before)):
+            where = VirtualPosition.from_int(int(rows["voffset"][int(np.argmax(keys < before))]))
             raise BamFormatError(
-                f"{name}: the BAM is not coordinate-sorted (record at virtual offset "
-                f"{int(rows['voffset'][bad]) >> 16}:{int(rows['voffset'][bad]) & 0xFFFF} comes before the one preceding it), "
-                "so its index cannot be used: plan without the index"
+                f"{name}: the BAM is not coordinate-sorted (the record at virtual offset {where} belongs before "
+                "the one preceding it), so its index cannot be used: plan without the index"
             )
-        if len(keys):
-            last_key = keys[-1]
+        last_key = keys[-1]
         a = 0 if lo is None else int(np.searchsorted(keys, lo, side="left"))
         b = len(keys) if hi is None else int(np.searchsorted(keys, hi, side="left"))
         return rows[a:b], b < len(keys)
@@ -224,6 +228,27 @@ def run_shard(
     fills them in. ``info_output`` receives the :class:`ShardReport` as JSON. Both files
     appear only if the whole shard succeeds.
     """
+    with ExitStack() as outputs:
+        # both files are renamed into place only once everything below has succeeded
+        tmp = outputs.enter_context(atomic_path(output))
+        info_tmp = None if info_output is None else outputs.enter_context(atomic_path(info_output))
+        report = _write_chunks(url, plan, index, tmp, threads=threads, check_bam=check_bam, on_records=on_records)
+        if info_tmp is not None:
+            info_tmp.write_text(json.dumps(report.to_dict()) + "\n", encoding="utf-8")
+    return report
+
+
+def _write_chunks(
+    url: str,
+    plan: ChunkPlan,
+    index: int,
+    path: Path,
+    *,
+    threads: int,
+    check_bam: bool,
+    on_records: Callable[[int], None] | None,
+) -> ShardReport:
+    """Write the chunks of shard ``index`` to ``path`` (not atomically: the caller renames) and report."""
     from ..io import IO_STATS, redact
 
     began = time.monotonic()
@@ -235,7 +260,7 @@ def run_shard(
             check_same_bam(url, plan)
         n = 0
         scan = ShardScan(url, plan, index, threads=threads, on_records=on_records)
-        with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8") as out:
+        with open(path, "w", encoding="utf-8") as out:
             for n, stats in enumerate(scan, start=1):
                 record = chunk_json(
                     stats,
@@ -249,7 +274,7 @@ def run_shard(
                 )
                 out.write(json.dumps(record, separators=(",", ":")) + "\n")
     counts = io.counts()
-    report = ShardReport(
+    return ShardReport(
         shard=index,
         chunks=n,
         reads=scan.reads,
@@ -258,6 +283,3 @@ def run_shard(
         requests=counts.requests,
         seconds=round(time.monotonic() - began, 3),
     )
-    if info_output is not None:
-        write_text_atomic(info_output, json.dumps(report.to_dict()) + "\n")
-    return report
