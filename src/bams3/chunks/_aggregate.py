@@ -26,8 +26,9 @@ from ._stats import FLAGSTAT_KEYS, MAPQ_BINS
 
 __all__ = ["SampleOutputs", "ShardOutput", "ChunkTableWriter", "SummaryBuilder", "aggregate_shards", "flagstat_counts"]
 
-#: rows per Parquet row group (bounded memory while writing)
-PARQUET_ROW_GROUP = 65536
+#: rows per Parquet row group: the rows of one group are held as Python values (~3 KB a row)
+#: before they are written, so this bounds the aggregation's memory (~50 MB)
+PARQUET_ROW_GROUP = 16384
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +133,8 @@ class ChunkTableWriter:
         self._outputs = outputs
         self._stack = ExitStack()
         self._parquet: Any = None
-        self._rows: list[dict[str, Any]] = []
+        self._columns: dict[str, list[Any]] = {}
+        self._rows = 0
         self._chunk_dir: Path | None = None
 
     def __enter__(self) -> ChunkTableWriter:
@@ -143,6 +145,7 @@ class ChunkTableWriter:
                 import pyarrow.parquet as pq
 
                 self._schema = _parquet_schema()
+                self._columns = {name: [] for name in self._schema.names}
                 tmp = stack.enter_context(atomic_path(outputs.parquet))
                 self._parquet = stack.enter_context(pq.ParquetWriter(tmp, self._schema, compression="zstd"))
             if outputs.chunk_dir is not None:
@@ -159,16 +162,19 @@ class ChunkTableWriter:
         if self._chunk_dir is not None:
             (self._chunk_dir / f"chunk_{record['chunk_info']['chunk_id']}.json").write_text(text + "\n", encoding="utf-8")
         if self._parquet is not None:
-            self._rows.append(_flat_row(record))
-            if len(self._rows) >= PARQUET_ROW_GROUP:
+            for name, value in _flat_row(record).items():
+                self._columns[name].append(value)
+            self._rows += 1
+            if self._rows >= PARQUET_ROW_GROUP:
                 self._flush()
 
     def _flush(self) -> None:
         import pyarrow as pa
 
         if self._rows:
-            self._parquet.write_table(pa.Table.from_pylist(self._rows, schema=self._schema))
-            self._rows = []
+            self._parquet.write_table(pa.Table.from_pydict(self._columns, schema=self._schema))
+            self._columns = {name: [] for name in self._columns}
+            self._rows = 0
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         if exc_type is None:
@@ -278,10 +284,12 @@ def aggregate_shards(
     }
     summary = SummaryBuilder()
     with ChunkTableWriter(outputs) as table:
-        for shard, info in zip(shards, infos):
+        for k, (shard, info) in enumerate(zip(shards, infos)):
             before = summary.chunks
             for record in _read_jsonl(shard.chunks):
                 chunk_info = record["chunk_info"]
+                if chunk_info["shard"] != k:
+                    raise IntegrityError(f"{shard.chunks}: holds chunks of shard {chunk_info['shard']}, not of shard {k}")
                 chunk_info["chunk_id"] = summary.chunks + 1
                 chunk_info["total_chunks"] = total_chunks
                 summary.add(record)
