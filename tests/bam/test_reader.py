@@ -193,3 +193,18 @@ def test_large_header_spanning_many_blocks(tmp_path: Path) -> None:
     assert header.n_references == 30_000
     assert header.references[-1].name == "contig_029999_with_a_long_name"
     assert rows["ref_id"].tolist() == [29_999] and rows["end"].tolist() == [14]
+
+
+def test_tiny_records_outgrow_the_first_row_guess(tmp_path: Path) -> None:
+    """Records of ~40 bytes (unmapped, no sequence): the walker's rows must grow mid-batch."""
+    path = tmp_path / "tiny-records.bam"
+    header = {"HD": {"VN": "1.6"}, "SQ": [{"SN": "c1", "LN": 1000}]}
+    with pysam.AlignmentFile(str(path), "wb", header=header) as out:
+        for i in range(6_000):
+            a = pysam.AlignedSegment(out.header)
+            a.query_name, a.flag, a.reference_id, a.reference_start = f"r{i % 10}", 4, -1, -1
+            out.write(a)
+    _, rows, batches = read_all(path, target_bytes=100_000)
+    first_guess = (100_000 + 65_536) // 128 + 64  # rows _BatchBuffer allocates up front
+    assert len(batches) >= 2 and max(len(b) for b in batches) > first_guess
+    assert_fields_match(rows, oracle.pysam_view(path))

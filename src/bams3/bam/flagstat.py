@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["FlagstatCounts", "FlagstatHistogram", "flagstat", "HISTOGRAM_SIZE"]
 
 _FLAG_BITS = 12
+_FLAG_MASK = (1 << _FLAG_BITS) - 1
 _DIFFERENT_REF_BIT = 1 << _FLAG_BITS
 _MAPQ5_BIT = 1 << (_FLAG_BITS + 1)
 #: histogram keys: 12 flag bits, "mate on another reference", "MAPQ >= 5"
@@ -49,7 +50,7 @@ class FlagstatHistogram:
     def add(self, batch: RecordBatch | NDArray) -> None:
         """Count the records of a batch (a ``RecordBatch`` or its ``records`` array)."""
         records = batch if isinstance(batch, np.ndarray) else batch.records
-        key = records["flag"].astype(np.intp) & (HISTOGRAM_SIZE // 4 - 1)
+        key = records["flag"].astype(np.intp) & _FLAG_MASK
         key |= (records["ref_id"] != records["next_ref_id"]) * _DIFFERENT_REF_BIT
         key |= (records["mapq"] >= 5) * _MAPQ5_BIT
         self.values += np.bincount(key, minlength=HISTOGRAM_SIZE)
@@ -60,7 +61,7 @@ class FlagstatHistogram:
     def counts(self) -> FlagstatCounts:
         """The flagstat counters (QC-passed, QC-failed) from this histogram."""
         keys = np.arange(HISTOGRAM_SIZE)
-        flag = keys & (HISTOGRAM_SIZE // 4 - 1)
+        flag = keys & _FLAG_MASK
 
         def has(bit: int) -> NDArray[np.bool_]:
             return (flag & bit) != 0

@@ -3,9 +3,9 @@
 :class:`BamReader` takes any binary stream (a local file, a ranged remote stream, a
 ``BytesIO``), reads the header, then yields :class:`~bams3.bam.records.RecordBatch`
 objects of about ``target_bytes`` of inflated data each: BGZF blocks are inflated
-(:func:`~bams3.bam.bgzf.iter_blocks`), joined once into a batch buffer, and walked in C.
-A record cut by the batch boundary is carried into the next batch, so memory stays at
-one slab plus one batch whatever the file size.
+(:func:`~bams3.bam.bgzf.iter_block_runs`), each copied once into the batch buffer and
+walked in C as it arrives. A record cut by the batch boundary is carried into the next
+batch, so memory stays at one slab plus one batch whatever the file size.
 
 Chunk and shard jobs use :meth:`BamReader.from_virtual_range`: the stream starts at the
 block holding the start position, and reading stops as soon as the records reach the

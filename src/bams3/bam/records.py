@@ -65,13 +65,14 @@ class RecordBatch:
     Attributes
     ----------
     buffer
-        Inflated BAM bytes; record ``i`` is ``buffer[offset[i] : offset[i] + size[i]]``,
+        Inflated BAM bytes (the reader hands out a read-only ``uint8`` numpy array; any
+        bytes-like object works); record ``i`` is ``buffer[offset[i] : offset[i] + size[i]]``,
         its ``block_size`` prefix included (the exact bytes of the BAM stream).
     records
         One :data:`RECORD_DTYPE` row per record, in file order.
     """
 
-    buffer: bytes | bytearray
+    buffer: bytes | bytearray | NDArray[np.uint8]
     records: NDArray
 
     def __len__(self) -> int:
