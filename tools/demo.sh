@@ -33,12 +33,17 @@ chunks:
 YAML
 
 echo "demo: running the workflow (snakemake --cores 2) in $RUN/"
-.venv/bin/snakemake --snakefile workflow/Snakefile --directory "$RUN" \
-  --configfile config/config.yaml "$RUN/demo.yaml" --cores 2 --quiet rules
+SNAKEMAKE=(.venv/bin/snakemake --snakefile workflow/Snakefile --directory "$RUN"
+           --configfile config/config.yaml "$RUN/demo.yaml")
+"${SNAKEMAKE[@]}" --cores 2 --quiet rules
+if ! report_log=$("${SNAKEMAKE[@]}" --report report.html 2>&1); then
+  echo "$report_log" >&2
+  exit 1
+fi
 
 echo
 echo "demo: results in $RUN/results/chunks/<sample>/ (chunk_stats.jsonl, chunk_stats.parquet, summary.json, plan.json);"
-echo "      logs in $RUN/logs/, benchmarks in $RUN/benchmarks/"
+echo "      logs in $RUN/logs/, benchmarks in $RUN/benchmarks/, Snakemake report in $RUN/report.html"
 "$PY" - "$RUN/results/chunks" <<'PYTHON'
 import json
 import sys
