@@ -38,6 +38,10 @@ class BenchResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+#: above this 1-minute load per core, a section warns that other work competed with the run
+BUSY_LOAD_PER_CORE = 0.5
+
+
 def _fmt_s(seconds: float) -> str:
     """Three significant-ish digits: 0.873, 1.19, 26.8."""
     if seconds < 1:
@@ -100,8 +104,16 @@ def section(result: BenchResult) -> str:
         commands,
         "```",
     ]
-    if result.notes:
-        parts += ["", *[f"- {note}" for note in result.notes]]
+    notes = list(result.notes)
+    busiest = max(result.machine.load_start[0], result.load_end[0])
+    if busiest > BUSY_LOAD_PER_CORE * result.machine.nproc:
+        notes.append(
+            f"**The machine was busy** (1-minute load up to {busiest:.1f} on {result.machine.nproc} cores): "
+            "other work competed for the cores, so wall times and their ratios are noisier than usual; "
+            "the CPU-time ratio is the steadier comparison in this run."
+        )
+    if notes:
+        parts += ["", *[f"- {note}" for note in notes]]
     return "\n".join(parts)
 
 
