@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from ..bam.bgzf import VirtualPosition
-from ..errors import IndexFormatError, ObjectNotFoundError
+from ..errors import AccessDeniedError, IndexFormatError, ObjectNotFoundError
 from ._from_index import IndexedReference, shards_from_index
 from ._plan import DEFAULT_CHUNK_SIZE, ChunkPlan, Shard, ShardSizing
 from ._sizing import ScanCutter
@@ -47,13 +47,18 @@ def index_candidates(bam_url: str) -> list[str]:
 
 
 def find_index(bam_url: str) -> str | None:
-    """The first :func:`index_candidates` URL that exists, or ``None``."""
-    from ..io import stat
+    """The first :func:`index_candidates` URL that exists, or ``None``.
+
+    A 403 counts as absent: S3 answers 403 rather than 404 for a missing key when the
+    caller may not list the bucket.
+    """
+    from ..io import redact, stat
 
     for candidate in index_candidates(bam_url):
         try:
             stat(candidate)
-        except ObjectNotFoundError:
+        except (ObjectNotFoundError, AccessDeniedError) as exc:
+            log.debug("no index at %s (%s)", redact(candidate), type(exc).__name__)
             continue
         return candidate
     return None
@@ -186,6 +191,9 @@ def plan_from_index(
     name, index_name = redact(bam_url), redact(index_url)
     with IO_STATS.scope() as io:
         info = stat(bam_url)
+        index_info = stat(index_url)
+        if info.mtime is not None and index_info.mtime is not None and index_info.mtime < info.mtime:
+            log.warning("%s is older than %s: if the BAM was rewritten, index it again", index_name, name)
         header, first_record = read_header_and_first_record(bam_url, info.size)
         with open_input(index_url) as stream:
             index = read_index(stream, name=index_name)
