@@ -221,7 +221,7 @@ class _Reads:
     __slots__ = (
         "name", "flag", "ref", "pos", "mapq", "shape", "clip0", "clip1", "ins_at", "ins_len",
         "del_at", "del_len", "hard0", "mate_ref", "mate_pos", "tlen", "rg", "qual_star", "seq_star",
-        "strand_quality", "extra_tags",
+        "bad_tail", "extra_tags",
     )
 
 
@@ -234,6 +234,7 @@ def _pair_lines(genome: _Genome, n_pairs: int, rng: np.random.Generator, *, read
 
 
 def _make_pairs(genome: _Genome, first: int, n: int, rng: np.random.Generator, *, read_length: int, edge_cases: bool) -> _Reads:
+    """Columns for ``n`` pairs (pair ids from ``first``): placement, CIGAR shape, flags, mates."""
     L = read_length
     category = rng.choice(5, size=n, p=_CATEGORY_P) if edge_cases else np.zeros(n, dtype=np.int64)
     if len(genome.eligible) < 2:
@@ -319,7 +320,7 @@ def _make_pairs(genome: _Genome, first: int, n: int, rng: np.random.Generator, *
     mate_pos = pos[:, ::-1].copy()
     same_ref = (refs[:, 0] == refs[:, 1]) & ~unmapped.any(axis=1)
     ends = pos + span
-    tlen_abs = np.maximum(ends.max(axis=1), ends.min(axis=1)) - pos.min(axis=1)
+    tlen_abs = ends.max(axis=1) - pos.min(axis=1)
     leftmost0 = (pos[:, 0] < pos[:, 1]) | ((pos[:, 0] == pos[:, 1]) & ~reverse[:, 0])
     tlen = np.zeros((n, 2), dtype=np.int64)
     tlen[same_ref, 0] = np.where(leftmost0, tlen_abs, -tlen_abs)[same_ref]
@@ -339,7 +340,7 @@ def _make_pairs(genome: _Genome, first: int, n: int, rng: np.random.Generator, *
     reads.seq_star = np.zeros((n, 2), dtype=bool)
     if edge_cases:
         reads.seq_star[:, 0] = rng.random(n) < 0.001
-    reads.strand_quality = rng.random((n, 2)) < 0.05  # reads with a bad tail
+    reads.bad_tail = rng.random((n, 2)) < 0.05  # reads with a bad tail
     reads.extra_tags = rng.integers(0, 40, (n, 2)) if edge_cases else np.full((n, 2), -1)
     reads = _flatten(reads)
     if edge_cases:
@@ -455,7 +456,7 @@ def _format(genome: _Genome, reads: _Reads, rng: np.random.Generator, *, read_le
         # a mismatch is any other base than the reference's
         shifted = _BASES[(_BASE_INDEX[from_ref] + rng.integers(1, 4, from_ref.shape, dtype=np.uint8)) % 4]
         seq[rows] = np.where(mismatch[rows], shifted, chunk)
-    qual = _illumina_qualities(n, L, rng, reads.strand_quality) + 33
+    qual = _illumina_qualities(n, L, rng, reads.bad_tail) + 33
     seq_text = seq.tobytes().decode("ascii")
     qual_text = qual.tobytes().decode("ascii")
     n_mismatch = mismatch.sum(axis=1)

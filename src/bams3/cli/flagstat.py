@@ -32,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         type=_positive_int,
         default=1,
         metavar="N",
-        help="threads inflating BGZF blocks; 2 is about twice as fast on a machine with 2 free cores (default: %(default)s)",
+        help="threads inflating BGZF blocks in parallel (default: %(default)s, like samtools flagstat)",
     )
     add_io_stats_argument(parser)
     parser.set_defaults(func=run)
