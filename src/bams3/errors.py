@@ -30,6 +30,7 @@ __all__ = [
     "IntegrityError",
     "DatasetError",
     "ConfigError",
+    "LocalWriteError",
 ]
 
 
@@ -108,3 +109,11 @@ class ConfigError(Bams3Error, ValueError):
     """A configuration file, sample sheet, manifest or plan that fails validation."""
 
     exit_code = 2
+
+
+class LocalWriteError(Bams3Error, OSError):
+    """A local file could not be written (disk full, quota, read-only filesystem...).
+
+    The message names the file the caller asked for, never the temporary name the
+    bytes went to first; ``errno`` keeps the operating system's code (``ENOSPC``...).
+    """

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bams3.errors import ObjectNotFoundError, PreconditionFailedError, UsageError
+from bams3.errors import IntegrityError, ObjectNotFoundError, PreconditionFailedError, UsageError
 from bams3.io import (
     ObjectInfo,
     OffsetByteRequest,
@@ -23,6 +23,7 @@ from bams3.io import (
     Store,
     SuffixByteRequest,
 )
+from bams3.io.metrics import IO_STATS
 
 BAD_KEYS = ["", "../escape", "a/../../b", "/abs", "a//b", "a\\b", "a/./b", ".", "..", "a/", "nul\x00"]
 
@@ -193,6 +194,63 @@ class StoreTests:
             store.get_file("missing", tmp_path / "x")
         assert not (tmp_path / "x").exists()
 
+    def test_get_file_with_info_sends_no_stat(self, store: Store, tmp_path: Path) -> None:
+        """Staging already has the ObjectInfo: the download must not ask for it again."""
+        data = payload(70_000, seed=11)
+        self.backdoor_put(store, "obj", data)
+        info = store.stat("obj")
+        assert info is not None
+        seen: list[int] = []
+        with IO_STATS.scope() as scope:
+            got = store.get_file("obj", tmp_path / "obj", info=info, progress=seen.append)
+        assert scope.counts(store.scheme, "stat").requests == 0
+        assert got == info
+        assert (tmp_path / "obj").read_bytes() == data
+        assert sum(seen) == len(data) and all(n > 0 for n in seen)
+
+    def test_get_file_progress_counts_the_resumed_bytes_first(self, store: Store, tmp_path: Path) -> None:
+        data = payload(70_000, seed=12)
+        self.backdoor_put(store, "obj", data)
+        info = store.stat("obj")
+        assert info is not None
+        (tmp_path / "obj.part").write_bytes(data[:30_000])
+        (tmp_path / "obj.part.json").write_text(json.dumps({"etag": info.etag, "size": info.size}))
+        seen: list[int] = []
+        store.get_file("obj", tmp_path / "obj", progress=seen.append)
+        assert seen[0] == 30_000 and sum(seen) == len(data)
+        assert (tmp_path / "obj").read_bytes() == data
+
+    def test_get_file_progress_exception_keeps_the_part_for_a_resume(self, store: Store, tmp_path: Path) -> None:
+        data = payload(70_000, seed=13)
+        self.backdoor_put(store, "obj", data)
+
+        def interrupt(n: int) -> None:
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            store.get_file("obj", tmp_path / "obj", progress=interrupt)
+        assert not (tmp_path / "obj").exists()
+        assert 0 < (tmp_path / "obj.part").stat().st_size <= len(data)
+        store.get_file("obj", tmp_path / "obj")
+        assert (tmp_path / "obj").read_bytes() == data
+
+    def test_get_file_with_stale_info_fails(self, store: Store, tmp_path: Path) -> None:
+        """The given info is a precondition: a changed object is not downloaded under it."""
+        self.backdoor_put(store, "obj", payload(5000, seed=14))
+        old = store.stat("obj")
+        assert old is not None
+        self.backdoor_put(store, "obj", payload(4000, seed=15))
+        with pytest.raises(IntegrityError):
+            store.get_file("obj", tmp_path / "obj", info=old)
+        assert not (tmp_path / "obj").exists()
+
+    def test_get_file_with_the_info_of_another_key(self, store: Store, tmp_path: Path) -> None:
+        self.backdoor_put(store, "a", b"a")
+        self.backdoor_put(store, "b", b"b")
+        info = store.stat("a")
+        with pytest.raises(UsageError, match="info of"):
+            store.get_file("b", tmp_path / "b", info=info)
+
 
 class WritableStoreTests(StoreTests):
     """Behaviour of stores that accept writes."""
@@ -304,6 +362,27 @@ class WritableStoreTests(StoreTests):
             store.copy_to("up/src.bin", store, "copy/dst.bin", mode="create")
         with pytest.raises(ObjectNotFoundError):
             store.copy_to("missing", store, "copy/other")
+
+    def test_put_file_and_copy_take_upload_settings(self, store: Store, tmp_path: Path) -> None:
+        """``part_size``/``max_concurrency`` are accepted, and checked, by every backend."""
+        data = payload(100_000, seed=16)
+        source = tmp_path / "src.bin"
+        source.write_bytes(data)
+        store.put_file("p/a", source, part_size=5 * 1024 * 1024, max_concurrency=2)
+        store.copy_to("p/a", store, "p/b", part_size=5 * 1024 * 1024, max_concurrency=1)
+        assert self.backdoor_get(store, "p/b") == data
+        with pytest.raises(UsageError, match="part size"):
+            store.put_file("p/c", source, part_size=1024)
+        with pytest.raises(UsageError, match="part size"):
+            store.copy_to("p/a", store, "p/c", part_size=6 * 1024**3)
+        with pytest.raises(UsageError, match="max_concurrency"):
+            store.put_file("p/c", source, max_concurrency=0)
+        assert store.stat("p/c") is None
+
+    def test_put_file_of_a_missing_file(self, store: Store, tmp_path: Path) -> None:
+        with pytest.raises(ObjectNotFoundError, match=r"absent\.bin: no such file"):
+            store.put_file("x", tmp_path / "absent.bin")
+        assert store.stat("x") is None
 
     def test_concurrent_writes_and_reads(self, store: Store) -> None:
         def work(i: int) -> bytes | None:

@@ -62,3 +62,68 @@ def test_logging_filter(caplog: pytest.LogCaptureFixture) -> None:
     assert "a/b.bam?<redacted>" in caplog.text
     for secret in SECRETS:
         assert secret not in caplog.text
+
+
+# --------------------------------------------------------------------------- properties
+
+from hypothesis import example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+#: pieces that make up URLs, queries, headers and dict reprs, and the marker itself
+_PIECES = [
+    "https://", "s3://", "http://u:p@", "host", "/", "a.bam", "?", "#", "&", "=", "@", ":", ": ", " ", "\n",
+    "'", '"', "b'", ",", ";", "<", ">", "`", "%3F", "%26", "%3D", "<redacted>", "redacted>", "_",
+    "Signature", "X-Amz-Signature", "X-Amz-Credential", "x-amz-security-token", "sig", "token", "Expires",
+]
+texts = st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=4)), max_size=25).map("".join)
+hex_secrets = st.text(alphabet="0123456789abcdef", min_size=24, max_size=64)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(texts)
+@example("https://h/x.bam?<redacted>")
+@example("http://h/sig=<x>&a?b=1")
+@example("https://h/x?")
+def test_redact_text_is_idempotent(text: str) -> None:
+    once = redact_text(text)
+    assert redact_text(once) == once
+
+
+@given(texts)
+@settings(max_examples=500, deadline=None)
+def test_redact_is_idempotent(text: str) -> None:
+    assert redact(redact(text)) == redact(text)
+
+
+def test_redacting_a_redacted_url_adds_no_second_marker() -> None:
+    """The reported bug: the logging filter re-redacts messages holding redact()'s output."""
+    assert redact_text(redact(SIGNED)) == "https://bucket.s3.amazonaws.com/a/b.bam?<redacted>"
+    message = f"GET {redact(SIGNED)} failed: HTTP 403"
+    assert redact_text(message) == message
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    before=texts,
+    after=texts,
+    signature=hex_secrets,
+    token=hex_secrets,
+    form=st.sampled_from(["url", "query", "encoded", "header", "repr"]),
+)
+def test_no_signature_survives(before: str, after: str, signature: str, token: str, form: str) -> None:
+    """Whatever text surrounds a signed request, neither its signature nor its token gets through."""
+    query = f"X-Amz-Credential=AKIA%2Fx&X-Amz-Security-Token={token}&X-Amz-Signature={signature}"
+    secret_text = {
+        "url": f"https://b.s3.amazonaws.com/k.bam?{query}",
+        "query": f"GET /k.bam?{query} HTTP/1.1",
+        "encoded": "https%3A%2F%2Fh%2Fk%3F" + query.replace("&", "%26").replace("=", "%3D"),
+        "header": f"Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x, Signature={signature}\n"
+        f"x-amz-security-token:{token}",
+        "repr": f"headers={{'X-Amz-Security-Token': b'{token}', 'Authorization': "
+        f"b'AWS4-HMAC-SHA256 Credential=AKIA/x, SignedHeaders=host, Signature={signature}'}}",
+    }[form]
+    # a separator keeps the secret from fusing with random neighbours into a longer word
+    cleaned = redact_text(f"{before} {secret_text} {after}")
+    assert signature not in cleaned
+    assert token not in cleaned
+    assert redact_text(cleaned) == cleaned

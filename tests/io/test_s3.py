@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bams3.errors import ObjectNotFoundError, PreconditionFailedError
+from bams3.errors import IntegrityError, ObjectNotFoundError, PreconditionFailedError
 from bams3.io import Store, open_store, open_url, read_range, stat
 from bams3.io.metrics import IO_STATS
 from tests.helpers.s3server import S3Server
@@ -121,3 +121,96 @@ def test_clients_follow_the_endpoint_variable(s3_server: S3Server, s3_bucket: st
         assert proxy.count("GET") == 1
         assert open_store(f"s3://{s3_bucket}", endpoint_url=s3_server.endpoint_url).get("k") == b"v"
         assert proxy.count("GET") == 1
+
+
+MiB = 1024 * 1024
+
+
+def _parts_of(s3_server: S3Server, bucket: str, key: str) -> int:
+    """Number of parts of a multipart object, from its ETag (``"md5-N"``); 1 for a single PUT."""
+    etag = s3_server.client().head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+    return int(etag.rpartition("-")[2]) if "-" in etag else 1
+
+
+def test_put_file_and_copy_to_honour_part_size(s3_server: S3Server, s3_bucket: str, tmp_path) -> None:
+    """sync's --part-size reaches uploads made by put_file and streamed copies."""
+    data = payload(11 * MiB)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    store = open_store(f"s3://{s3_bucket}")
+    store.put_file("default", source)
+    assert _parts_of(s3_server, s3_bucket, "default") == 2  # 8 MiB parts
+    store.put_file("five", source, part_size=5 * MiB)
+    assert _parts_of(s3_server, s3_bucket, "five") == 3
+    local = open_store(str(tmp_path))
+    local.copy_to("big.bin", store, "copied", part_size=5 * MiB, max_concurrency=1)
+    assert _parts_of(s3_server, s3_bucket, "copied") == 3
+    assert store.get("copied") == data
+
+
+def test_server_side_multipart_copy_honours_part_size(
+    s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bams3.io._s3 as s3mod
+
+    monkeypatch.setattr(s3mod, "COPY_OBJECT_LIMIT", 6 * MiB)
+    data = payload(12 * MiB + 17)
+    s3_server.client().put_object(Bucket=s3_bucket, Key="big", Body=data)
+    store = open_store(f"s3://{s3_bucket}")
+    store.copy_to("big", store, "copy", part_size=5 * MiB)
+    assert _parts_of(s3_server, s3_bucket, "copy") == 3
+    assert store.get("copy") == data
+
+
+def test_server_side_copy_of_the_wrong_size_is_an_error(
+    s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 200 from CopyObject is trusted only when the destination then has the source's size."""
+    store = open_store(f"s3://{s3_bucket}")
+    store.put("src", payload(10_000))
+    client = store.client  # type: ignore[attr-defined]
+    real_put = client.put_object
+
+    def short_copy(**kwargs: object) -> dict[str, object]:  # a server that stores a cut copy and says 200
+        answer = real_put(Bucket=kwargs["Bucket"], Key=kwargs["Key"], Body=payload(9_000))
+        return {"CopyObjectResult": {"ETag": answer["ETag"]}}
+
+    monkeypatch.setattr(client, "copy_object", short_copy)
+    with IO_STATS.scope() as scope:
+        with pytest.raises(IntegrityError, match=rf"s3://{s3_bucket}/dst: server-side copy of .* left 9000 bytes, "
+                                                 "expected 10000 bytes"):
+            store.copy_to("src", store, "dst")
+    assert scope.counts("s3", "stat").requests == 2  # the source, then the destination
+    assert store.stat("dst") is None  # the bad copy is not left where a complete one is expected
+
+
+def test_server_side_multipart_copy_of_the_wrong_size_is_an_error(
+    s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bams3.io._s3 as s3mod
+
+    monkeypatch.setattr(s3mod, "COPY_OBJECT_LIMIT", 6 * MiB)
+    store = open_store(f"s3://{s3_bucket}")
+    s3_server.client().put_object(Bucket=s3_bucket, Key="big", Body=payload(12 * MiB))
+    client = store.client  # type: ignore[attr-defined]
+    real_part_copy = client.upload_part_copy
+
+    def short_part(**kwargs: str) -> object:  # the last part comes out one byte short
+        if kwargs["PartNumber"] == 2:
+            start, _, end = kwargs["CopySourceRange"].removeprefix("bytes=").partition("-")
+            kwargs["CopySourceRange"] = f"bytes={start}-{int(end) - 1}"
+        return real_part_copy(**kwargs)
+
+    monkeypatch.setattr(client, "upload_part_copy", short_part)
+    with pytest.raises(IntegrityError, match=f"left {12 * MiB - 1} bytes, expected {12 * MiB} bytes"):
+        store.copy_to("big", store, "copy", part_size=6 * MiB)
+    assert store.stat("copy") is None
+    assert s3_server.client().list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+
+
+def test_server_side_copy_returns_the_destination_as_stat_sees_it(s3_server: S3Server, s3_bucket: str) -> None:
+    store = open_store(f"s3://{s3_bucket}")
+    store.put("src", b"0123456789")
+    info = store.copy_to("src", store, "dst")
+    assert info == store.stat("dst")
+    assert info.mtime is not None

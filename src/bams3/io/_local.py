@@ -4,7 +4,22 @@ Reads are plain buffered files (``flagstat`` reads local BAMs at disk speed thro
 them). Writes are atomic: bytes go to a hidden temporary file in the destination
 directory (same filesystem, so the final rename is atomic) which is removed on error;
 ``mode="create"`` publishes it with ``os.link``, which fails if the name exists, so
-two racing writers cannot both win.
+two racing writers cannot both win. A failed write (disk full...) removes the
+temporary file at once and raises :class:`~bams3.errors.LocalWriteError` naming the
+file asked for.
+
+Reserved names
+--------------
+Files the stores themselves create while a transfer is unfinished are not objects:
+listings skip them, so that a sync of a folder in which a write or a download is under
+way never publishes half a file. They are
+
+* ``.bams3-<name>.<hex>.partial``: an unfinished write (:class:`_LocalWriter`);
+* ``<name>.part`` and ``<name>.part.json``: an unfinished download by
+  :meth:`~bams3.io.Store.get_file` and its resume note.
+
+Do not give objects these names: they can be written and read by key, but they are
+never listed.
 """
 from __future__ import annotations
 
@@ -22,7 +37,15 @@ from urllib.parse import quote
 from ..errors import AccessDeniedError, ObjectNotFoundError, PreconditionFailedError, UsageError
 from .metrics import IO_STATS
 from .ranges import ByteRequest, resolve_range
-from .store import ObjectInfo, ObjectWriter, PutMode, Store
+from .store import (
+    PART_NOTE_SUFFIX,
+    PART_SUFFIX,
+    ObjectInfo,
+    ObjectWriter,
+    PutMode,
+    Store,
+    local_write_errors,
+)
 
 __all__ = ["LocalStore"]
 
@@ -31,6 +54,16 @@ TEMP_PREFIX = ".bams3-"
 TEMP_SUFFIX = ".partial"
 #: read buffer of the file objects handed out by open_read
 READ_BUFFER = 1024 * 1024
+
+
+def is_reserved_name(name: str) -> bool:
+    """Whether the file name ``name`` is one of a store's own unfinished-transfer files.
+
+    See "Reserved names" in the module docstring.
+    """
+    return (name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)) or name.endswith(
+        (PART_SUFFIX, PART_NOTE_SUFFIX)
+    )
 
 
 def _local_etag(st: os.stat_result) -> str:
@@ -140,7 +173,7 @@ class LocalStore(Store):
                 rel_dir = Path(dirpath).relative_to(self.root).as_posix()
                 rel_dir = "" if rel_dir == "." else rel_dir + "/"
                 for name in filenames:
-                    if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+                    if is_reserved_name(name):
                         continue
                     key = rel_dir + name
                     if not key.startswith(prefix):
@@ -168,13 +201,6 @@ class LocalStore(Store):
         assert writer.info is not None
         return writer.info
 
-    def _put_file(self, key: str, path: Path, *, mode: PutMode) -> ObjectInfo:
-        writer = _LocalWriter(self, key, mode=mode)
-        with writer, open(path, "rb") as src:
-            writer.copy_from(src)
-        assert writer.info is not None
-        return writer.info
-
     def _delete(self, key: str) -> None:
         IO_STATS.record("file", "delete", requests=1)
         path = self.path_of(key)
@@ -188,37 +214,39 @@ class LocalStore(Store):
 
 
 class _LocalWriter(ObjectWriter):
-    """Write to a hidden temporary file; commit by rename (or exclusive link)."""
+    """Write to a hidden temporary file; commit by rename (or exclusive link).
+
+    Every failure of the file system is reported against the final name (the
+    temporary one means nothing to the user), and a failed write removes the
+    temporary file at once: on a full disk, the space goes back before the error
+    reaches the caller.
+    """
 
     def __init__(self, store: LocalStore, key: str, *, mode: PutMode) -> None:
         self._key = key
         self._mode = mode
         self._final = store.path_of(key)
         self._temp = self._final.with_name(f"{TEMP_PREFIX}{self._final.name}.{uuid.uuid4().hex}{TEMP_SUFFIX}")
-        with _translated(str(self._final)):
+        url = store.key_url(key)
+        with local_write_errors(url):
             self._final.parent.mkdir(parents=True, exist_ok=True)
             self._file: BinaryIO | None = open(self._temp, "xb")  # noqa: SIM115 - closed in commit/abort
-        super().__init__(store.key_url(key))  # last: a writer that failed to open has nothing to abort
-
-    def copy_from(self, src: BinaryIO) -> None:
-        """Fast path for uploads of whole files (kernel copy where possible)."""
-        assert self._file is not None
-        import shutil
-
-        self._file.flush()
-        shutil.copyfileobj(src, self._file, 8 * 1024 * 1024)
-        self._written = self._file.tell()
+        super().__init__(url)  # last: a writer that failed to open has nothing to abort
 
     def _write(self, data: memoryview) -> None:
         assert self._file is not None
-        self._file.write(data)
+        try:
+            with local_write_errors(self.url):
+                self._file.write(data)
+        except BaseException:
+            self.abort()
+            raise
 
     def _commit(self) -> ObjectInfo:
         assert self._file is not None
-        self._file.close()
-        self._file = None
-        IO_STATS.record("file", "put", requests=1, bytes_out=self._written)
-        with _translated(str(self._final)):
+        file, self._file = self._file, None
+        with local_write_errors(self.url):  # close flushes the last buffered bytes: it can fail too
+            file.close()
             if self._mode == "create":
                 try:
                     os.link(self._temp, self._final)
@@ -228,14 +256,18 @@ class _LocalWriter(ObjectWriter):
             else:
                 os.replace(self._temp, self._final)
             st = self._final.stat()
+        IO_STATS.record("file", "put", requests=1, bytes_out=self._written)
         return ObjectInfo(self._key, st.st_size, _local_etag(st), st.st_mtime, self.url)
 
     def _abort(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._temp)
+        file, self._file = self._file, None
+        try:
+            if file is not None:
+                with contextlib.suppress(OSError):  # a close that cannot flush (disk full): the bytes go anyway
+                    file.close()
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._temp)
 
 
 class _BoundedRaw(io.RawIOBase):

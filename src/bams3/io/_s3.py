@@ -434,9 +434,13 @@ class S3Store(RemoteStore):
 
     # ----------------------------------------------------------------- copies
 
-    def _copy_to(self, key: str, dst_store: Store, dst_key: str, *, mode: PutMode) -> ObjectInfo:
+    def _copy_to(
+        self, key: str, dst_store: Store, dst_key: str, *, mode: PutMode, part_size: int | None, max_concurrency: int
+    ) -> ObjectInfo:
         if not (isinstance(dst_store, S3Store) and dst_store.settings == self.settings):
-            return super()._copy_to(key, dst_store, dst_key, mode=mode)
+            return super()._copy_to(
+                key, dst_store, dst_key, mode=mode, part_size=part_size, max_concurrency=max_concurrency
+            )
         info = self._stat(key)
         if info is None:
             raise ObjectNotFoundError(f"{self.key_url(key)}: no such object")
@@ -458,8 +462,40 @@ class S3Store(RemoteStore):
                 kwargs["IfNoneMatch"] = "*"
             answer = self._call("copy", dst_url, lambda: self.client.copy_object(**kwargs))
             etag = answer.get("CopyObjectResult", {}).get("ETag")
-            return ObjectInfo(dst_key, info.size, etag, None, dst_url)
-        return self._multipart_copy(info, source, condition, dst_store, dst_key, mode=mode)
+        else:
+            etag = self._multipart_copy(
+                info,
+                source,
+                condition,
+                dst_store,
+                dst_key,
+                mode=mode,
+                part_size=part_size,
+                max_concurrency=max_concurrency,
+            )
+        return dst_store._confirm_copy(info, dst_key, etag)
+
+    def _confirm_copy(self, source: ObjectInfo, dst_key: str, etag: str | None) -> ObjectInfo:
+        """The destination of a server-side copy, once a HEAD shows it has the source's size.
+
+        Neither CopyObject nor CompleteMultipartUpload answers with a size, and a 200 is
+        trusted only with a matching size. A destination of the wrong size that is the
+        copy's own result (its ETag is the one the copy returned) is deleted: it must not
+        stay where a complete object is expected.
+        """
+        written = self._stat(dst_key)
+        if written is not None and written.size == source.size:
+            return written
+        dst_url = self.key_url(dst_key)
+        if written is not None and etag is not None and written.etag == etag:
+            try:
+                self._delete(dst_key)
+            except Bams3Error as exc:  # keep the integrity error; say what is left over
+                log.error("could not delete the bad copy %s: %s", dst_url, exc)
+        found = "nothing" if written is None else f"{written.size} bytes"
+        raise IntegrityError(
+            f"{dst_url}: server-side copy of {source.url} left {found}, expected {source.size} bytes"
+        )
 
     def _multipart_copy(
         self,
@@ -470,9 +506,15 @@ class S3Store(RemoteStore):
         dst_key: str,
         *,
         mode: PutMode,
-    ) -> ObjectInfo:
-        """Server-side copy of an object over the single-request limit, part by part."""
-        part = max(MIN_PART_SIZE, COPY_PART_SIZE, -(-info.size // MAX_PARTS))
+        part_size: int | None,
+        max_concurrency: int,
+    ) -> str:
+        """Server-side copy of an object over the single-request limit, part by part; returns the ETag.
+
+        Parts are ``part_size`` bytes (default :data:`COPY_PART_SIZE`), grown if the
+        object would otherwise need more than 10,000 of them.
+        """
+        part = max(MIN_PART_SIZE, part_size or COPY_PART_SIZE, -(-info.size // MAX_PARTS))
         ranges = [(start, min(info.size, start + part)) for start in range(0, info.size, part)]
         upload_id = dst._create_upload(dst_key)
         dst_url = dst.key_url(dst_key)
@@ -494,14 +536,14 @@ class S3Store(RemoteStore):
             return str(answer["CopyPartResult"]["ETag"])
 
         try:
-            with ThreadPoolExecutor(max_workers=4, thread_name_prefix="bams3-copy") as pool:
+            with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="bams3-copy") as pool:
                 futures = {n: pool.submit(copy_part, n, s, e) for n, (s, e) in enumerate(ranges, start=1)}
                 etags = {n: f.result() for n, f in futures.items()}
             etag = dst._complete_upload(dst_key, upload_id, etags, mode=mode)
         except BaseException:
             dst._abort_upload(dst_key, upload_id)
             raise
-        return ObjectInfo(dst_key, info.size, etag, None, dst_url)
+        return etag
 
 
 class _S3Writer(ObjectWriter):

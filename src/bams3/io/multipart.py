@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_PART_SIZE",
     "PARTS_PER_DOUBLING",
     "PartSizer",
+    "check_part_size",
 ]
 
 MiB = 1024 * 1024
@@ -44,6 +45,13 @@ MAX_OBJECT_SIZE = 5 * 1024 * 1024 * MiB
 DEFAULT_PART_SIZE = 8 * MiB
 #: parts after which the part size doubles, once past the size hint
 PARTS_PER_DOUBLING = 1000
+
+
+def check_part_size(part_size: int) -> int:
+    """``part_size`` if S3 accepts it for every part (5 MiB to 5 GiB), else a UsageError."""
+    if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+        raise UsageError(f"part size must be between 5 MiB and 5 GiB, not {part_size} bytes")
+    return part_size
 
 
 def _round_up_mib(n: int) -> int:
@@ -85,9 +93,7 @@ class PartSizer:
         >>> PartSizer.plan(size_hint=100 * 10**9).size_of(4000) // MiB
         20
         """
-        base = DEFAULT_PART_SIZE if part_size is None else int(part_size)
-        if not MIN_PART_SIZE <= base <= MAX_PART_SIZE:
-            raise UsageError(f"part size must be between 5 MiB and 5 GiB, not {base} bytes")
+        base = DEFAULT_PART_SIZE if part_size is None else check_part_size(int(part_size))
         if size_hint is None or size_hint <= 0:
             return cls(first=base)
         if size_hint > MAX_OBJECT_SIZE:

@@ -13,18 +13,23 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["REDACTED", "redact", "redact_text", "RedactingFilter", "redact_logger"]
 
 #: what replaces a removed query string or secret value
 REDACTED = "<redacted>"
 
-# A URL inside free text: a scheme, "://", then anything up to whitespace or a quote.
-_URL_IN_TEXT = re.compile(r"""\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s'"<>`]+""")
+# A URL inside free text: a scheme, "://", then anything up to whitespace, a quote or an
+# angle bracket -- except that the marker this module writes (``<redacted>``) is part of
+# the URL. Stopping at its ``<`` would make redacting twice append a second marker
+# (``?<redacted><redacted>``), and the CLI's logging filter re-redacts messages that
+# already hold redacted URLs.
+_URL_IN_TEXT = re.compile(r"""(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]*://(?:<redacted>|[^\s'"<>`])+""")
 
-# Query parameters and header fields whose values are secrets, wherever they appear
-# (``name=value`` in queries and headers, ``name: value`` in echoed headers and logs).
+# Query parameters and header fields whose values are secrets, wherever they appear:
+# ``name=value`` in queries, ``name: value`` in echoed headers and logs, and the
+# ``'Name': b'value'`` of a Python dict repr (botocore logs request headers that way at
+# DEBUG level).
 _SECRET_FIELDS = (
     "X-Amz-Signature",
     "X-Amz-Credential",
@@ -38,11 +43,15 @@ _SECRET_FIELDS = (
     "token",
     "access_token",
 )
+# A value is one or more characters that a URL may hold too (so masking a value inside
+# a URL never changes where a later pass finds that URL's end), stopping at the
+# separators of queries and header lists. ``<redacted>`` counts as a value, so that
+# masking is idempotent.
 _SECRET_VALUE = re.compile(
     r"(?:(?<=%3F)|(?<=%26)|(?<![A-Za-z0-9_\-]))"  # start of a field, also inside an encoded URL
     r"(" + "|".join(re.escape(f) for f in _SECRET_FIELDS) + r")"
-    r"(=|%3D|:\s*)"
-    r"((?:(?!%26)[^&\s'\",;])+)",
+    r"((?:=|%3D)['\"]?|['\"]?:\s*(?:b?['\"])?)"
+    r"((?:<redacted>|(?!%26)[^&\s'\",;<>`])+)",
     re.IGNORECASE,
 )
 
@@ -51,7 +60,10 @@ def redact(url: str) -> str:
     """Return ``url`` without its query string, fragment or ``user:password@`` part.
 
     The query is replaced by ``?<redacted>`` (so a reader can still tell the URL was
-    signed); strings without ``://`` (local paths) are returned unchanged.
+    signed); strings without ``://`` (local paths) are returned unchanged. The URL is
+    cut by hand rather than parsed: a parser rejects some malformed URLs (which must
+    still be redacted) and normalises others (which would make redacting a redacted URL
+    change it again). ``redact(redact(url)) == redact(url)``.
 
     Examples
     --------
@@ -62,20 +74,14 @@ def redact(url: str) -> str:
     >>> redact("/data/sample.bam")
     '/data/sample.bam'
     """
-    if "://" not in url:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc.rpartition("@")[2]
-        query = REDACTED if (parts.query or url.rstrip("#").endswith("?")) else ""
-        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-    except ValueError:  # e.g. a malformed IPv6 host: cut by hand rather than fail
-        head = url.split("#", 1)[0]
-        base, sep, _ = head.partition("?")
-        scheme, _, rest = base.partition("://")
-        rest = rest.split("/", 1)
-        rest[0] = rest[0].rpartition("@")[2]
-        return f"{scheme}://{'/'.join(rest)}" + (f"?{REDACTED}" if sep else "")
+    rest = rest.split("#", 1)[0]
+    base, query_sep, _ = rest.partition("?")
+    authority, slash, path = base.partition("/")
+    authority = authority.rpartition("@")[2]
+    return f"{scheme}://{authority}{slash}{path}" + (f"?{REDACTED}" if query_sep else "")
 
 
 def redact_text(text: str) -> str:
@@ -83,7 +89,9 @@ def redact_text(text: str) -> str:
 
     The second pass catches secrets that are not part of a recognisable URL: an
     ``Authorization`` header echoed in an error (``Credential=...``, ``Signature=...``),
-    a query string printed on its own, or a percent-encoded URL.
+    a query string printed on its own, or a percent-encoded URL. Redacting is
+    idempotent (``redact_text(redact_text(t)) == redact_text(t)``): log filters and
+    error wrappers may apply it to text that is already redacted.
 
     Examples
     --------
@@ -91,6 +99,8 @@ def redact_text(text: str) -> str:
     'GET https://h/x.bam?<redacted> failed'
     >>> redact_text("Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=abc")
     'Authorization: AWS4-HMAC-SHA256 Credential=<redacted>, Signature=<redacted>'
+    >>> redact_text(redact_text("see https://h/x.bam?Signature=ff"))
+    'see https://h/x.bam?<redacted>'
     """
     if "://" in text:
         text = _URL_IN_TEXT.sub(lambda m: redact(m.group(0)), text)
@@ -110,6 +120,14 @@ class RedactingFilter(logging.Filter):
         cleaned = redact_text(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        # A traceback quotes exception messages (urllib3's name the request URL, query
+        # string included): format it now, redacted, where handlers will reuse it.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
         return True
 
 

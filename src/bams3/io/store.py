@@ -18,14 +18,16 @@ import json
 import logging
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, BinaryIO, ClassVar, Literal
 
-from ..errors import IntegrityError, ObjectNotFoundError, UsageError
+from ..errors import AccessDeniedError, Bams3Error, IntegrityError, LocalWriteError, ObjectNotFoundError, UsageError
 from .keys import check_key, check_prefix
+from .multipart import check_part_size
 from .ranges import ByteRequest, as_byte_request, fetch_planned
 
 __all__ = ["ObjectInfo", "PutMode", "Store", "ObjectWriter", "KiB", "MiB", "GiB"]
@@ -45,6 +47,15 @@ COPY_CHUNK = 8 * MiB
 DEFAULT_BLOCK_SIZE = 8 * MiB
 DEFAULT_READAHEAD = 2
 DEFAULT_UPLOAD_CONCURRENCY = 4
+#: suffixes :meth:`Store.get_file` appends to the destination path for the bytes of an
+#: unfinished download and for the note that says which object version they belong to.
+#: Local listings skip files with these names (see :mod:`bams3.io._local`): they are
+#: reserved, so that syncing a folder mid-download never publishes half a file.
+PART_SUFFIX = ".part"
+PART_NOTE_SUFFIX = ".part.json"
+
+#: ``progress(n)``: ``n`` more bytes are done (see :meth:`Store.get_file`)
+ProgressCallback = Callable[[int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,8 +263,7 @@ class Store(ABC):
         """
         self._check_writable()
         self._check_mode(mode)
-        if max_concurrency < 1:
-            raise UsageError(f"max_concurrency must be at least 1, not {max_concurrency}")
+        _check_upload_knobs(part_size, max_concurrency)
         return self._open_write(
             check_key(key, where=self.url),
             part_size=part_size,
@@ -262,35 +272,82 @@ class Store(ABC):
             max_concurrency=max_concurrency,
         )
 
-    def put_file(self, key: str, path: str | os.PathLike[str], *, mode: PutMode = "overwrite") -> ObjectInfo:
-        """Upload the local file ``path`` as ``key`` (streamed; multipart when large)."""
+    def put_file(
+        self,
+        key: str,
+        path: str | os.PathLike[str],
+        *,
+        mode: PutMode = "overwrite",
+        part_size: int | None = None,
+        max_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
+    ) -> ObjectInfo:
+        """Upload the local file ``path`` as ``key`` (streamed; multipart when large).
+
+        ``part_size`` and ``max_concurrency`` are those of :meth:`open_write` (the file's
+        size is the size hint, so a part size too small for 10,000 parts grows). Stores
+        that write whole files at once (local disk, memory) accept and ignore them.
+
+        Raises
+        ------
+        bams3.errors.ObjectNotFoundError
+            ``path`` is not a readable file.
+        bams3.errors.IntegrityError
+            The file changed size while it was being uploaded.
+        """
         self._check_writable()
         self._check_mode(mode)
-        return self._put_file(check_key(key, where=self.url), Path(path), mode=mode)
+        _check_upload_knobs(part_size, max_concurrency)
+        return self._put_file(
+            check_key(key, where=self.url), Path(path), mode=mode, part_size=part_size, max_concurrency=max_concurrency
+        )
 
     def delete(self, key: str) -> None:
         """Delete ``key``; deleting a missing object is not an error."""
         self._check_writable()
         self._delete(check_key(key, where=self.url))
 
-    def copy_to(self, key: str, dst_store: Store, dst_key: str, *, mode: PutMode = "overwrite") -> ObjectInfo:
-        """Copy ``key`` to ``dst_key`` in ``dst_store``.
+    def copy_to(
+        self,
+        key: str,
+        dst_store: Store,
+        dst_key: str,
+        *,
+        mode: PutMode = "overwrite",
+        part_size: int | None = None,
+        max_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
+    ) -> ObjectInfo:
+        """Copy ``key`` to ``dst_key`` in ``dst_store``; the result is checked to have the source's size.
 
         S3 to S3 on the same endpoint copies server-side (no bytes through this
-        machine); any other pair streams the object with bounded memory.
+        machine); any other pair streams the object with bounded memory. ``part_size``
+        is the multipart part size of the upload (of a server-side copy too, which
+        otherwise uses large parts) and ``max_concurrency`` bounds the parts in flight,
+        as for :meth:`open_write`; the source's size is the size hint.
 
         Raises
         ------
         bams3.errors.ObjectNotFoundError
             The source object does not exist.
+        bams3.errors.IntegrityError
+            The destination does not hold as many bytes as the source after the copy
+            (a server-side copy's 200 is trusted only with a matching size).
         """
         dst_store._check_writable()
         self._check_mode(mode)
+        _check_upload_knobs(part_size, max_concurrency)
         check_key(key, where=self.url)
         check_key(dst_key, where=dst_store.url)
-        return self._copy_to(key, dst_store, dst_key, mode=mode)
+        return self._copy_to(key, dst_store, dst_key, mode=mode, part_size=part_size, max_concurrency=max_concurrency)
 
-    def get_file(self, key: str, path: str | os.PathLike[str], *, resume: bool = True) -> ObjectInfo:
+    def get_file(
+        self,
+        key: str,
+        path: str | os.PathLike[str],
+        *,
+        resume: bool = True,
+        info: ObjectInfo | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> ObjectInfo:
         """Download ``key`` to the local file ``path``, resumably and atomically.
 
         Bytes go to ``<path>.part`` (with the object's ETag and size noted in
@@ -298,12 +355,35 @@ class Store(ABC):
         the right size, so ``path`` never holds a partial download. With ``resume``,
         a ``.part`` left by an interrupted earlier call is continued from where it
         stopped if the object's ETag and size still match; otherwise it starts over.
+
+        Parameters
+        ----------
+        info
+            The object's :class:`ObjectInfo` if the caller already has it (from a
+            listing or a stat): the download then sends no metadata request of its
+            own. It is also a precondition: remote reads are pinned to its ETag, and
+            an object that changed since raises :class:`~bams3.errors.IntegrityError`.
+        progress
+            Called from the calling thread with the number of bytes each step adds to
+            the file (first the bytes a resumed ``.part`` already holds), so the
+            calls sum to the object's size; an exception it raises stops the download
+            (keeping the ``.part`` for a resume).
+
+        Raises
+        ------
+        bams3.errors.ObjectNotFoundError
+            The object does not exist.
+        bams3.errors.IntegrityError
+            The object changed or the download came out with the wrong size.
         """
         check_key(key, where=self.url)
-        info = self._stat(key)
         if info is None:
-            raise ObjectNotFoundError(f"{self.key_url(key)}: no such object")
-        return _download(self, info, Path(path), resume=resume)
+            info = self._stat(key)
+            if info is None:
+                raise ObjectNotFoundError(f"{self.key_url(key)}: no such object")
+        elif info.key != key:
+            raise UsageError(f"get_file of {self.key_url(key)} was given the info of {info.url}")
+        return _download(self, info, Path(path), resume=resume, progress=progress)
 
     # ----------------------------------------------------------------- backend hooks
 
@@ -332,27 +412,34 @@ class Store(ABC):
     ) -> ObjectWriter:
         raise UsageError(f"{self.url}: {self.scheme} URLs are read-only")
 
-    def _put_file(self, key: str, path: Path, *, mode: PutMode) -> ObjectInfo:
-        size = path.stat().st_size
-        with open(path, "rb") as src, self._open_write(
-            key, part_size=None, size_hint=size, mode=mode, max_concurrency=DEFAULT_UPLOAD_CONCURRENCY
-        ) as writer:
-            _copy_stream(src, writer)
-            if writer.tell() != size:
-                raise IntegrityError(f"{path}: file changed size during the upload ({size} -> {writer.tell()} bytes)")
+    def _put_file(
+        self, key: str, path: Path, *, mode: PutMode, part_size: int | None, max_concurrency: int
+    ) -> ObjectInfo:
+        with open_source_file(path) as src:
+            size = os.fstat(src.fileno()).st_size
+            with self._open_write(
+                key, part_size=part_size, size_hint=size, mode=mode, max_concurrency=max_concurrency
+            ) as writer:
+                _copy_stream(src, writer)
+                if writer.tell() != size:
+                    raise IntegrityError(
+                        f"{path}: file changed size during the upload ({size} -> {writer.tell()} bytes)"
+                    )
         assert writer.info is not None
         return writer.info
 
     def _delete(self, key: str) -> None:
         raise UsageError(f"{self.url}: {self.scheme} URLs are read-only")
 
-    def _copy_to(self, key: str, dst_store: Store, dst_key: str, *, mode: PutMode) -> ObjectInfo:
+    def _copy_to(
+        self, key: str, dst_store: Store, dst_key: str, *, mode: PutMode, part_size: int | None, max_concurrency: int
+    ) -> ObjectInfo:
         info = self._stat(key)
         if info is None:
             raise ObjectNotFoundError(f"{self.key_url(key)}: no such object")
         src = self._open_read(key, 0, None, block_size=DEFAULT_BLOCK_SIZE, readahead=DEFAULT_READAHEAD, info=info)
         with src, dst_store._open_write(
-            dst_key, part_size=None, size_hint=info.size, mode=mode, max_concurrency=DEFAULT_UPLOAD_CONCURRENCY
+            dst_key, part_size=part_size, size_hint=info.size, mode=mode, max_concurrency=max_concurrency
         ) as writer:
             _copy_stream(src, writer)
             if writer.tell() != info.size:
@@ -460,8 +547,53 @@ class ObjectWriter(ABC):
     def _abort(self) -> None: ...
 
 
-def _copy_stream(src: IO[bytes] | BinaryIO, dst: ObjectWriter | IO[bytes]) -> None:
-    """Copy ``src`` to its end into ``dst``.
+def _check_upload_knobs(part_size: int | None, max_concurrency: int) -> None:
+    """Reject upload settings that no backend could honour (the same on every backend,
+    so that a value that works against local disk in a test also works against S3)."""
+    if part_size is not None:
+        check_part_size(part_size)
+    if max_concurrency < 1:
+        raise UsageError(f"max_concurrency must be at least 1, not {max_concurrency}")
+
+
+def open_source_file(path: Path) -> BinaryIO:
+    """Open the local file ``path`` to upload it; errors name the path in one line."""
+    try:
+        return open(path, "rb")  # noqa: SIM115 - returned to the caller
+    except (FileNotFoundError, NotADirectoryError):
+        raise ObjectNotFoundError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a file") from None
+    except PermissionError:
+        raise AccessDeniedError(f"{path}: permission denied") from None
+
+
+@contextmanager
+def local_write_errors(url: str) -> Iterator[None]:
+    """Turn a failure to write a local file into one line naming ``url``.
+
+    ``url`` is the file the caller asked for, not the temporary name the bytes go to
+    first (which means nothing to a user). Disk full, quota, read-only filesystem...
+    become :class:`~bams3.errors.LocalWriteError` (an ``OSError`` keeping the
+    ``errno``), permission problems :class:`~bams3.errors.AccessDeniedError`; errors
+    that are already the project's pass unchanged.
+    """
+    try:
+        yield
+    except Bams3Error:
+        raise
+    except PermissionError as exc:
+        raise AccessDeniedError(f"{url}: permission denied") from exc
+    except OSError as exc:
+        error = LocalWriteError(f"{url}: cannot write: {exc.strerror or type(exc).__name__}")
+        error.errno = exc.errno
+        raise error from exc
+
+
+def _copy_stream(
+    src: IO[bytes] | BinaryIO, dst: ObjectWriter | IO[bytes] | _LocalSink, progress: ProgressCallback | None = None
+) -> None:
+    """Copy ``src`` to its end into ``dst``, calling ``progress(n)`` after each chunk.
 
     ``read1`` (one block of a remote stream at a time) where available, so that when a
     read fails, every byte received before it has already been written (a resumable
@@ -473,6 +605,8 @@ def _copy_stream(src: IO[bytes] | BinaryIO, dst: ObjectWriter | IO[bytes]) -> No
         if not chunk:
             return
         dst.write(chunk)
+        if progress is not None:
+            progress(len(chunk))
 
 
 def _read_part_note(note: Path) -> dict[str, Any] | None:
@@ -483,38 +617,66 @@ def _read_part_note(note: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _download(store: Store, info: ObjectInfo, dest: Path, *, resume: bool) -> ObjectInfo:
-    """Body of :meth:`Store.get_file` (see there)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    note = dest.with_name(dest.name + ".part.json")
+def _download(
+    store: Store, info: ObjectInfo, dest: Path, *, resume: bool, progress: ProgressCallback | None
+) -> ObjectInfo:
+    """Body of :meth:`Store.get_file` (see there).
+
+    Local write failures (disk full...) name ``dest`` and leave the ``.part`` file: it
+    is the resume point of the next attempt, once there is room again.
+    """
+    where = str(dest)
+    part = dest.with_name(dest.name + PART_SUFFIX)
+    note = dest.with_name(dest.name + PART_NOTE_SUFFIX)
     expected = {"etag": info.etag, "size": info.size}
     offset = 0
-    if resume and info.etag is not None and part.is_file() and _read_part_note(note) == expected:
-        offset = part.stat().st_size
-        if offset > info.size:
-            offset = 0
-        elif offset:
-            log.info("resuming download of %s at byte %d of %d", info.url, offset, info.size)
-    if offset == 0:
-        if info.etag is not None:
-            note.write_text(json.dumps(expected))
-        else:
-            note.unlink(missing_ok=True)
-    with open(part, "r+b" if offset else "wb") as out:
-        out.seek(offset)
-        out.truncate()
+    with local_write_errors(where):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if resume and info.etag is not None and part.is_file() and _read_part_note(note) == expected:
+            offset = part.stat().st_size
+            if offset > info.size:
+                offset = 0
+            elif offset:
+                log.info("resuming download of %s at byte %d of %d", info.url, offset, info.size)
+        if offset == 0:
+            if info.etag is not None:
+                note.write_text(json.dumps(expected))
+            else:
+                note.unlink(missing_ok=True)
+        out = open(part, "r+b" if offset else "wb")  # noqa: SIM115 - closed below
+    try:
+        with local_write_errors(where):
+            out.seek(offset)
+            out.truncate()
+        if offset and progress is not None:
+            progress(offset)
         if offset < info.size:
             src = store._open_read(
                 info.key, offset, info.size, block_size=DEFAULT_BLOCK_SIZE, readahead=DEFAULT_READAHEAD, info=info
             )
             with src:
-                _copy_stream(src, out)
+                _copy_stream(src, _LocalSink(out, where), progress)
         size = out.tell()
+    finally:
+        with local_write_errors(where):
+            out.close()
     if size != info.size:
         part.unlink(missing_ok=True)
         note.unlink(missing_ok=True)
         raise IntegrityError(f"{info.url}: downloaded {size} bytes, expected {info.size}")
-    os.replace(part, dest)
+    with local_write_errors(where):
+        os.replace(part, dest)
     note.unlink(missing_ok=True)
     return info
+
+
+class _LocalSink:
+    """The ``write`` of a local file, with failures reported against the final name."""
+
+    def __init__(self, file: BinaryIO, url: str) -> None:
+        self._file = file
+        self._url = url
+
+    def write(self, data: bytes) -> int:
+        with local_write_errors(self._url):
+            return self._file.write(data)
