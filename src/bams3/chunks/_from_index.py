@@ -46,8 +46,8 @@ class IndexedReference:
         0-based start positions of index windows, increasing, and for each the virtual
         offset at or before the first record overlapping it (BAI: the linear index,
         ``window_starts = arange(n) << 14``; CSI: the leaf bins' ``loffset``). A 0 offset
-        means "unknown" and is skipped. Indexers build these from *mapped* records
-        only (htslib ``hts_idx_push``), which is why placed unmapped records need care.
+        means "unknown" and is skipped. Some indexers (samtools 0.1.x among them) build
+        these from *mapped* records only, which is why placed unmapped records need care.
     leaf_starts, leaf_offsets
         Start positions of non-empty leaf bins, increasing, and the smallest chunk start
         in each (a record that starts inside that bin).
@@ -71,13 +71,13 @@ class IndexedReference:
         """``(window starts, seek offsets)`` of the windows usable as shard boundaries.
 
         A window's seek offset must be at or before the first record whose key is at or
-        after the window's start. The index value is the first *mapped* record
-        overlapping the window; made monotone with a running maximum (writers leave
-        empty windows as 0). When the reference has placed unmapped records, one of them
-        may precede that value inside the window, so the offset of the last earlier
-        window with a smaller value is used instead (every record between the two
-        starts before the window or is such an unmapped mate), as htslib does for
-        region queries. Never before the reference's first record.
+        after the window's start. The index value is the first record overlapping the
+        window, made monotone with a running maximum (writers leave empty windows as 0).
+        When the reference has placed unmapped records and the indexer left them out of
+        the linear index, one of them may precede that value inside the window, so the
+        offset of the last earlier window with a smaller value is used instead (every
+        record between the two starts before the window or is such an unmapped mate), as
+        htslib does for region queries. Never before the reference's first record.
         """
         starts = np.asarray(self.window_starts, dtype=np.int64)
         raw = np.asarray(self.window_offsets, dtype=np.uint64)

@@ -295,7 +295,7 @@ def read_header_and_first_record(bam_url: str, bam_size: int) -> tuple[BamHeader
                     header = parser.feed(data)
                     if header is not None:
                         size = parser.size or 0
-                        if size == len(data) and end < bam_size:
+                        if size == len(data):
                             # the header fills this block exactly: the records start at the next one
                             return header, VirtualPosition(block.coffset + block.csize, 0)
                         return header, VirtualPosition(block.coffset, size - before)
