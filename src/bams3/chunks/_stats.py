@@ -257,8 +257,8 @@ class ChunkAccumulator:
         self.records += n
         done: list[ChunkStats] = []
         for k, seg in enumerate(segments):
-            if k == 0 and offset:
-                seg = self._open.merge(seg) if self._open is not None else seg
+            if k == 0 and self._open is not None:  # the batch continues the open chunk
+                seg = self._open.merge(seg)
             self._open = seg
             is_last = k == len(segments) - 1
             if not is_last or self.records % cs == 0:
