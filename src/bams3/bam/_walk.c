@@ -270,8 +270,8 @@ static PyObject *walk(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "walk: start/stop outside the data buffer");
         goto done;
     }
-    if (max_block_size < FIXED_SIZE || max_block_size > INT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "walk: max_block_size outside 32..2^31-1");
+    if (max_block_size < FIXED_SIZE || max_block_size > INT32_MAX - 4) {
+        PyErr_SetString(PyExc_ValueError, "walk: max_block_size outside 32..2^31-5");
         goto done;
     }
     Py_ssize_t capacity = out.len / (Py_ssize_t)sizeof(record_fields);
@@ -329,8 +329,8 @@ static PyObject *append_walk(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "append_walk: walk_from or n_out outside the buffers");
         goto done;
     }
-    if (max_block_size < FIXED_SIZE || max_block_size > INT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "append_walk: max_block_size outside 32..2^31-1");
+    if (max_block_size < FIXED_SIZE || max_block_size > INT32_MAX - 4) {
+        PyErr_SetString(PyExc_ValueError, "append_walk: max_block_size outside 32..2^31-5");
         goto done;
     }
     Py_ssize_t n = 0, next = walk_from;
