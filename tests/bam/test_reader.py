@@ -226,3 +226,34 @@ def test_memory_stays_bounded_by_slab_and_batch(medium_bam: Path) -> None:
     # measured: ~13 MB held (a 4 MiB slab and its carry, a run of blocks, one batch)
     assert total > 60_000_000  # the data read is several times what may be held
     assert peak < 20_000_000, peak
+
+
+def test_virtual_range_ending_inside_a_record_that_crosses_a_block(edge_bam: Path, tmp_path: Path) -> None:
+    """A range may end mid-record: the record that starts before the end is read whole,
+    which takes the next block, and nothing after it."""
+    # samtools starts a new block rather than split a record; our writer splits them freely
+    path = tmp_path / "split.bam"
+    with open(path, "wb") as f, BgzfWriter(f) as writer:
+        writer.write(oracle.uncompressed_stream(edge_bam))
+    expected = oracle.pysam_view(path)
+    for target_bytes in (40_000, 1 << 20):  # records split across blocks and across batches
+        assert_fields_match(read_all(path, target_bytes=target_bytes)[1], expected)
+    vos = expected.fields["voffset"]
+    blocks = vos >> 16
+    data = path.read_bytes()
+    with open(path, "rb") as f:
+        header = read_header(f, name="x")
+    # record i starts in one block and ends inside the next (record i + 1 starts mid-block there)
+    crossing = np.flatnonzero((blocks[1:] != blocks[:-1]) & ((vos[1:] & 0xFFFF) > 0))
+    assert len(crossing) > 20
+    for i in crossing[[3, 10, -2]].tolist():
+        start = VirtualPosition.from_int(int(vos[i - 2]))
+        end = VirtualPosition.from_int(int(vos[i]) + 1)  # one byte into record i
+        next_block = int(blocks[i + 1])
+        next_size = int.from_bytes(data[next_block + 16 : next_block + 18], "little") + 1
+        stream = data[start.compressed : next_block + next_size]  # ends with the block record i needs
+        for threads in (1, 2):
+            reader = BamReader.from_virtual_range(io.BytesIO(stream), start, end, header=header, name="r", threads=threads)
+            with reader:
+                got = np.concatenate([b.records for b in reader.batches(target_bytes=1 << 20)])
+            assert got["voffset"].tolist() == vos[i - 2 : i + 1].tolist()

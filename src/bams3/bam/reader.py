@@ -212,7 +212,6 @@ class BamReader:
                     # later blocks hold only records at or after ``end``: read on only to
                     # complete the record carried over (it started before ``end``)
                     if not walked or batch.used >= _bytes_needed(carry):
-                        exhausted = True
                         break
                 elif batch.used >= wanted:
                     break
@@ -248,8 +247,9 @@ class BamReader:
                 yield RecordBatch(buffer, rows)
             if stop:
                 break
-            carry = buffer[next_pos:]
-            table = _carry_table(table, next_pos) if len(carry) else []
+            # a copy, so that the previous buffer is freed once the consumer drops its batch
+            carry = bytes(buffer[next_pos:])
+            table = _carry_table(table, next_pos) if carry else []
             walked = True
         self._done = True
 
