@@ -64,7 +64,7 @@ def scan(
     index_url: str | None = None,
     use_index: bool = True,
     workers: int = 2,
-    pool: PoolKind = "thread",
+    pool: PoolKind = "process",
     parquet: bool = True,
     chunk_files: bool = False,
     sample: str | None = None,
@@ -81,8 +81,10 @@ def scan(
     workers
         Shards processed at once (index plans), or inflate threads (single pass).
     pool
-        Run shards in threads (inflate and the record walker release the GIL) or in
-        processes.
+        Run shards in processes or in threads. Inflate and the record walker release the
+        GIL, but the per-batch numpy work is short and holds it: on the realistic 262 MB
+        BAM (2 cores, best of 3) two processes took 1.70 s, two threads 1.89 s, one
+        worker 2.43 s.
     """
     directory = Path(output_dir)
     directory.mkdir(parents=True, exist_ok=True)

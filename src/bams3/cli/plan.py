@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ..chunks import ShardSizing
+from typing import Any
 
 
 def add_planning_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments shared by ``plan`` and ``scan``: chunk and shard sizes, which index to use."""
-    parser.add_argument("--chunk-size", type=int, default=1000, metavar="READS",
-                        help="reads per chunk, the unit of the statistics (default: %(default)s)")
+    parser.add_argument("--chunk-size", type=int, metavar="READS",
+                        help="reads per chunk, the unit of the statistics (default: 1000)")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--shard-reads", metavar="N",
                       help="close a shard (one job) at N reads only (default: 2M reads or 256 MiB, whichever first)")
@@ -25,16 +22,19 @@ def add_planning_arguments(parser: argparse.ArgumentParser) -> None:
                        help="ignore any index and plan by one streaming pass over the BAM")
 
 
-def sizing_from_args(args: argparse.Namespace) -> ShardSizing:
-    """The shard targets the arguments ask for (one of them, or both defaults)."""
+def planning_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments for the planners from the shared arguments (defaults stay in the library)."""
     from ..chunks import ShardSizing
     from ..units import parse_bases, parse_bytes
 
+    options: dict[str, Any] = {"index_url": args.index, "use_index": not args.no_index}
+    if args.chunk_size is not None:
+        options["chunk_size"] = args.chunk_size
     if args.shard_reads is not None:
-        return ShardSizing(reads=parse_bases(args.shard_reads), bytes=None)
-    if args.shard_bytes is not None:
-        return ShardSizing(reads=None, bytes=parse_bytes(args.shard_bytes))
-    return ShardSizing()
+        options["sizing"] = ShardSizing(reads=parse_bases(args.shard_reads), bytes=None)
+    elif args.shard_bytes is not None:
+        options["sizing"] = ShardSizing(reads=None, bytes=parse_bytes(args.shard_bytes))
+    return options
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -64,14 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from ._common import print_io_stats
 
     try:
-        plan = make_plan(
-            args.bam,
-            index_url=args.index,
-            use_index=not args.no_index,
-            chunk_size=args.chunk_size,
-            sizing=sizing_from_args(args),
-            threads=args.threads,
-        )
+        plan = make_plan(args.bam, threads=args.threads, **planning_options(args))
     finally:
         print_io_stats(args)
     save_plan(plan, args.output)

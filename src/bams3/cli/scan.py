@@ -22,10 +22,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     from .plan import add_planning_arguments
 
     add_planning_arguments(parser)
-    parser.add_argument("--workers", type=int, default=2,
-                        help="shards processed at once, or inflate threads without an index (default: %(default)s)")
-    parser.add_argument("--pool", choices=("thread", "process"), default="thread",
-                        help="run shards in threads or in processes (default: %(default)s)")
+    parser.add_argument("--workers", type=int,
+                        help="shards processed at once, or inflate threads without an index (default: 2)")
+    parser.add_argument("--pool", choices=("thread", "process"),
+                        help="run shards in processes or in threads (default: processes)")
     parser.add_argument("--chunk-files", action="store_true", help="also write chunk_files/chunk_<id>.json, one file per chunk")
     parser.add_argument("--no-parquet", action="store_true", help="do not write chunk_stats.parquet")
     parser.add_argument("--sample", help="sample name recorded in summary.json")
@@ -40,20 +40,18 @@ def run(args: argparse.Namespace) -> int:
     from ..chunks import scan
     from ..errors import UsageError
     from ._common import print_io_stats
-    from .plan import sizing_from_args
+    from .plan import planning_options
 
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    # the library holds the defaults: pass only what was given
+    tuning = {name: value for name, value in (("workers", args.workers), ("pool", args.pool)) if value is not None}
     try:
         result = scan(
             args.bam,
             args.output,
-            chunk_size=args.chunk_size,
-            sizing=sizing_from_args(args),
-            index_url=args.index,
-            use_index=not args.no_index,
-            workers=args.workers,
-            pool=args.pool,
+            **planning_options(args),
+            **tuning,
             parquet=not args.no_parquet,
             chunk_files=args.chunk_files,
             sample=args.sample,
