@@ -115,6 +115,10 @@ def _run_shards(bam_url: str, plan: ChunkPlan, work: Path, *, workers: int, pool
 
     shards = [ShardOutput(work / f"{k}.jsonl", work / f"{k}.info.json") for k in range(len(plan.shards))]
     with progress_bar(f"scan {redact(bam_url)}", total=plan.total_reads, unit="reads", enabled=progress) as bar:
+        if workers == 1 or len(shards) <= 1:  # no pool to start: the shards one after the other, here
+            for k, out in enumerate(shards):
+                run_shard(bam_url, plan, k, out.chunks, info_output=out.info, check_bam=False, on_records=bar.update)
+            return shards
         with _executor(pool, workers) as executor:
             futures = [executor.submit(_run_one, bam_url, plan, k, out) for k, out in enumerate(shards)]
             try:
