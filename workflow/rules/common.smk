@@ -141,10 +141,22 @@ def get_chunk_outputs(sample):
     return outputs
 
 
-def get_final_output():
+def get_final_output(*, publish=True):
     """Every target of the run, one branch per activated section."""
     final = []
     if is_activated("chunks"):
         for sample in samples.index:
             final += get_chunk_outputs(sample)
+    if is_activated("dataset"):
+        for sample in samples.index:
+            final += get_dataset_outputs(sample)
+    if is_activated("stage"):
+        final.append(f"{STAGE_DIR}/staged.json")
+    if publish and is_activated("sync"):
+        final.append(f"{SYNC_DIR}/report.json")
     return final
+
+
+def get_sync_publish_input(wildcards):
+    """What must exist before the publish plan lists the results: every other final output."""
+    return get_final_output(publish=False)

@@ -21,7 +21,7 @@
 # The staged files must be local: tools open them as files (keep STAGE_DIR off remote storage).
 
 
-STAGE_DIR = "results/stage"
+STAGE_DIR = f"{OUT}/stage"
 
 
 def get_stage_setting(name, default):

@@ -29,7 +29,7 @@ import json
 import os
 
 
-SYNC_DIR = "results/publish"
+SYNC_DIR = f"{OUT}/publish"
 
 
 def get_sync_setting(name, default=None):
@@ -46,7 +46,7 @@ def get_sync_destination():
 def get_sync_excludes():
     """Configured excludes, plus this rule file's own folder when it lies inside the published source."""
     excludes = list(get_sync_setting("exclude", ["*.snakemake_timestamp"]))
-    source = os.path.normpath(get_sync_setting("source", "results"))
+    source = os.path.normpath(get_sync_setting("source", OUT))
     inside = os.path.relpath(os.path.normpath(SYNC_DIR), source)
     if not inside.startswith(".."):
         excludes.append(f"{inside}/*")
@@ -68,7 +68,7 @@ checkpoint sync_plan:
     log:
         "logs/sync/sync_plan.log",
     params:
-        source=lambda wc: get_sync_setting("source", "results"),
+        source=lambda wc: get_sync_setting("source", OUT),
         destination=lambda wc: get_sync_destination(),
         batch_bytes=lambda wc: get_sync_setting("batch_bytes", "50GiB"),
         jobs=lambda wc: get_sync_setting("jobs", 4),
