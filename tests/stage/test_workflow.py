@@ -14,6 +14,9 @@ from tests.helpers.httpserver import SignedFileServer
 RULES = Path(__file__).resolve().parents[2] / "workflow" / "rules" / "stage.smk"
 
 SNAKEFILE = f"""
+OUT = "results"  # common.smk's output root
+
+
 include: "{RULES}"
 
 rule all:

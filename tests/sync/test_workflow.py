@@ -13,6 +13,9 @@ from ._trees import make_tree, random_bytes, s3_hashes
 REPO = Path(__file__).resolve().parents[2]
 
 SNAKEFILE = """
+OUT = "results"  # common.smk's output root
+
+
 def get_sync_publish_input(wildcards):
     return []
 
