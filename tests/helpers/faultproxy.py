@@ -15,6 +15,13 @@ top of) the upstream's answer:
 ``corrupt``   flip the body byte at offset ``after_bytes``
 ``stall``     wait ``seconds`` before answering, or after ``after_bytes`` body bytes
               when ``after_bytes`` is set (a stalled transfer)
+``lose``      forward the request (the upstream acts on it: a PUT is stored) and then
+              close the connection without answering: the response is lost after the
+              server committed, as when a load balancer times out or resets
+``truncate_request``  forward only ``after_bytes`` bytes of the request body (with a
+              Content-Length that matches them) and relay the answer: a broken
+              intermediary that cuts an upload; only a server that checks the body's
+              checksum notices (moto does not, real S3 does)
 
 Usable without pytest::
 
@@ -38,7 +45,7 @@ from urllib.parse import urlsplit
 
 __all__ = ["Fault", "FaultProxy", "RequestRecord", "s3_error_body"]
 
-FaultKind = Literal["status", "drop", "truncate", "corrupt", "stall"]
+FaultKind = Literal["status", "drop", "truncate", "corrupt", "stall", "lose", "truncate_request"]
 
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -174,6 +181,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+        if "x-amz-decoded-content-length" in (k.lower() for k in headers) and body:
+            # an aws-chunked upload cut by truncate_request: say how much is left of it
+            headers = {k: v for k, v in headers.items() if k.lower() != "x-amz-decoded-content-length"}
         if body or self.command in ("PUT", "POST"):
             headers["Content-Length"] = str(len(body))
         for attempt in range(2):  # a kept-alive upstream connection may have gone stale
@@ -223,10 +233,20 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault is not None and fault.kind == "stall" and fault.after_bytes is None:
             stop.wait(fault.seconds)
+        if fault is not None and fault.kind == "truncate_request":
+            body = body[: fault.after_bytes or 0]
         try:
             status, headers, data = self._forward(body)
         except (http.client.HTTPException, OSError):
             self._send(record, 502, [], b"", 0)
+            return
+        if fault is not None and fault.kind == "lose":
+            record.status = status  # what the server did, though the client never hears it
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             return
         if self.command == "HEAD":
             length = next((int(v) for k, v in headers if k.lower() == "content-length"), 0)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -59,6 +60,18 @@ COPY_PART_SIZE = 512 * 1024**2
 LIST_PAGE_SIZE = 1000
 #: connections per client (stream read-ahead, range fetches and part uploads share them)
 MAX_POOL_CONNECTIONS = 64
+#: a single-part ETag that is the hex MD5 of the object (multipart ones end in "-<parts>")
+_MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
+#: largest object read back to tell whether a create-only write whose answer was lost was ours,
+#: when its ETag cannot say (SSE-KMS, SSE-C, some S3-compatible servers)
+_READ_BACK_LIMIT = 16 * 1024 * 1024
+
+
+def _etag_is_md5(etag: str | None, md5_hex: str) -> bool:
+    """Whether ``etag`` is the MD5 ``md5_hex`` (S3's ETag of a single-part PUT of unencrypted or
+    SSE-S3 data). A mismatch proves nothing: SSE-KMS and SSE-C ETags are not MD5s."""
+    match = _MD5_ETAG.match(etag or "")
+    return match is not None and match.group(1).lower() == md5_hex
 
 
 # --------------------------------------------------------------------------- clients
@@ -355,16 +368,70 @@ class S3Store(RemoteStore):
     # ----------------------------------------------------------------- writing
 
     def _put_once(self, key: str, data: bytes, *, mode: PutMode) -> ObjectInfo:
+        """One PUT (retried), trusted only when the server shows it holds ``data``.
+
+        Two things a 200 does not prove are checked. The server stored all of ``data``:
+        the answer's ETag equals its MD5, or else a HEAD shows the full size (an upload
+        cut by an intermediary is stored short by a server that checks no checksum); a
+        short object is sent again, and when the write was create-only it is deleted
+        first (its create succeeded, so it is this write's own). And a create-only write
+        that meets "precondition failed" on a retry may have met its own earlier attempt,
+        whose answer was lost: when the object there holds exactly ``data``, the write
+        succeeded.
+        """
+        url = self.key_url(key)
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key), "Body": data}
         if mode == "create":
             kwargs["IfNoneMatch"] = "*"
+        digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        attempts = 0
 
         def attempt() -> Any:
+            nonlocal attempts
+            attempts += 1
             IO_STATS.record("s3", "put", bytes_out=len(data))
-            return self.client.put_object(**kwargs)
+            answer = self.client.put_object(**kwargs)
+            if not _etag_is_md5(answer.get("ETag"), digest):
+                self._check_stored_size(key, len(data), created=mode == "create")
+            return answer
 
-        answer = self._call("put", self.key_url(key), attempt)
-        return ObjectInfo(key, len(data), answer.get("ETag"), None, self.key_url(key))
+        try:
+            answer = self._call("put", url, attempt)
+        except PreconditionFailedError:
+            if attempts > 1 and mode == "create":
+                info = self._holds(key, data, digest)
+                if info is not None:
+                    log.info("%s: an earlier attempt of this create-only write was stored (its answer was lost)", url)
+                    return info
+            raise
+        return ObjectInfo(key, len(data), answer.get("ETag"), None, url)
+
+    def _check_stored_size(self, key: str, size: int, *, created: bool) -> None:
+        """Raise :class:`BadResponseError` (retried) if ``key`` does not hold ``size`` bytes after a PUT.
+
+        ``created``: the PUT was create-only and succeeded, so a short object there is
+        this write's own and is deleted, so that the retry can create it again.
+        """
+        info = self._stat_once(key)
+        if info is not None and info.size == size:
+            return
+        url = self.key_url(key)
+        if info is not None and created:
+            with _translated(url):
+                self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
+        found = "nothing" if info is None else f"{info.size} bytes"
+        raise BadResponseError(f"{url}: the server holds {found} after a PUT of {size} bytes")
+
+    def _holds(self, key: str, data: bytes, digest: str) -> ObjectInfo | None:
+        """The object ``key`` if it holds exactly ``data`` (by ETag, or read back when small), else None."""
+        info = self._stat(key)
+        if info is None or info.size != len(data):
+            return None
+        if _etag_is_md5(info.etag, digest):
+            return info
+        if len(data) <= _READ_BACK_LIMIT and self._get(key, None) == data:
+            return info
+        return None
 
     def _put(self, key: str, data: bytes, *, mode: PutMode) -> ObjectInfo:
         if len(data) <= MAX_PART_SIZE:
@@ -410,7 +477,10 @@ class S3Store(RemoteStore):
 
         return str(self._call("multipart", f"{self.key_url(key)} part {number}", attempt, cancel=cancel)["ETag"])
 
-    def _complete_upload(self, key: str, upload_id: str, etags: dict[int, str], *, mode: PutMode) -> str:
+    def _complete_upload(
+        self, key: str, upload_id: str, etags: dict[int, str], *, mode: PutMode, size: int | None = None
+    ) -> str:
+        """Complete a multipart upload; ``size``, when known, lets a retry recognise its own lost success."""
         kwargs: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": self._full(key),
@@ -419,8 +489,43 @@ class S3Store(RemoteStore):
         }
         if mode == "create":
             kwargs["IfNoneMatch"] = "*"
-        answer = self._call("multipart", self.key_url(key), lambda: self.client.complete_multipart_upload(**kwargs))
+        url = self.key_url(key)
+        attempts = 0
+
+        def attempt() -> Any:
+            nonlocal attempts
+            attempts += 1
+            return self.client.complete_multipart_upload(**kwargs)
+
+        try:
+            answer = self._call("multipart", url, attempt)
+        except ObjectNotFoundError:
+            # NoSuchUpload on a retry: an earlier attempt completed the upload and its answer was lost
+            done = self._stat(key) if attempts > 1 else None
+            if done is None or size is None or done.size != size:
+                raise
+            log.info("%s: an earlier attempt completed the multipart upload (its answer was lost)", url)
+            return str(done.etag)
         return str(answer.get("ETag"))
+
+    def _check_completed(self, key: str, size: int, etag: str | None) -> ObjectInfo:
+        """The object a multipart upload completed, once a HEAD shows all ``size`` bytes.
+
+        A part cut on its way is stored short by a server that checks no checksum, and
+        the completed object is then short too: it is deleted (it is this upload's own
+        when its ETag is the one the completion returned) and the write fails.
+        """
+        info = self._stat(key)
+        if info is not None and info.size == size:
+            return info
+        url = self.key_url(key)
+        if info is not None and etag is not None and info.etag == etag:
+            try:
+                self._delete(key)
+            except Bams3Error as exc:  # keep the integrity error; say what is left over
+                log.error("could not delete the short object %s: %s", url, exc)
+        found = "nothing" if info is None else f"{info.size} bytes"
+        raise IntegrityError(f"{url}: holds {found} after a multipart upload of {size} bytes")
 
     def _abort_upload(self, key: str, upload_id: str) -> None:
         def attempt() -> None:
@@ -614,9 +719,11 @@ class _S3Writer(ObjectWriter):
         wait(list(self._futures.values()))
         self._raise_failed()
         etags = {n: f.result() for n, f in self._futures.items()}
-        etag = self._store._complete_upload(self._key, self._upload_id, etags, mode=self._mode)
+        etag = self._store._complete_upload(self._key, self._upload_id, etags, mode=self._mode, size=self._written)
+        self._upload_id = None  # completed: nothing left to abort
         self._shutdown()
-        return ObjectInfo(self._key, self._written, etag, None, self.url)
+        info = self._store._check_completed(self._key, self._written, etag)
+        return ObjectInfo(self._key, self._written, info.etag, None, self.url)
 
     def _shutdown(self) -> None:
         if self._pool is not None:
