@@ -85,3 +85,12 @@ def test_a_cut_multipart_part_leaves_no_object(s3_server: S3Server, s3_bucket: s
             writer.write(data)
     assert stored(s3_server, s3_bucket, "w/big") is None
     assert not s3_server.client().list_multipart_uploads(Bucket=s3_bucket).get("Uploads")
+
+
+def test_an_upload_cut_every_time_leaves_nothing_under_its_name(s3_server: S3Server, s3_bucket: str, store: Store,
+                                                                fault_proxy: FaultProxy) -> None:
+    s3_server.client().put_object(Bucket=s3_bucket, Key="w/obj", Body=b"the previous version")
+    fault_proxy.inject("truncate_request", method="PUT", path=r"/w/obj$", after_bytes=1_000, times=None)
+    with pytest.raises(IntegrityError, match=r"s3://.*/w/obj: the server holds 1000 bytes after a PUT of 200000 bytes"):
+        store.put("obj", blob(200_000, 6))
+    assert stored(s3_server, s3_bucket, "w/obj") is None

@@ -392,7 +392,7 @@ class S3Store(RemoteStore):
             IO_STATS.record("s3", "put", bytes_out=len(data))
             answer = self.client.put_object(**kwargs)
             if not _etag_is_md5(answer.get("ETag"), digest):
-                self._check_stored_size(key, len(data), created=mode == "create")
+                self._check_stored_size(key, len(data), etag=answer.get("ETag"), created=mode == "create")
             return answer
 
         try:
@@ -406,17 +406,18 @@ class S3Store(RemoteStore):
             raise
         return ObjectInfo(key, len(data), answer.get("ETag"), None, url)
 
-    def _check_stored_size(self, key: str, size: int, *, created: bool) -> None:
+    def _check_stored_size(self, key: str, size: int, *, etag: str | None, created: bool) -> None:
         """Raise :class:`BadResponseError` (retried) if ``key`` does not hold ``size`` bytes after a PUT.
 
-        ``created``: the PUT was create-only and succeeded, so a short object there is
-        this write's own and is deleted, so that the retry can create it again.
+        A short object that is this write's own (``created``: a create-only PUT succeeded;
+        or it has the ETag the PUT answered with) is deleted first: nothing short stays
+        under the name if the retries fail too, and a create-only retry can create it again.
         """
         info = self._stat_once(key)
         if info is not None and info.size == size:
             return
         url = self.key_url(key)
-        if info is not None and created:
+        if info is not None and (created or (etag is not None and info.etag == etag)):
             with _translated(url):
                 self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
         found = "nothing" if info is None else f"{info.size} bytes"
