@@ -20,7 +20,7 @@ from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, as_co
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import Bams3Error, ObjectNotFoundError, UsageError
+from ..errors import Bams3Error, IntegrityError, ObjectNotFoundError, UsageError
 from ..progress import progress
 from ._diff import Decision, decide, diff
 from ._endpoints import Endpoints, is_local, normalise_url, resolve
@@ -141,13 +141,32 @@ def _apply(decision: Decision, src: Store, dst: Store, options: SyncOptions) -> 
         else:
             kind, reason = "copy", "content differs"
     if kind == "copy" and not options.dry_run:
-        copy_object(src, source, dst, item.target, part_size=options.part_size)
+        written = copy_object(src, source, dst, item.target, part_size=options.part_size)
         log.debug("copied %s (%d bytes)", source.url, item.size)
+        if options.move:
+            _prove_copy(src, source, dst, written)
     moved = options.move and not options.dry_run
     if moved:
         src.delete(item.key)
     action = "copied" if kind == "copy" else "skipped"
     return ItemResult(item.key, action, item.size, reason, item.dest_key, moved)
+
+
+def _prove_copy(src: Store, source: ObjectInfo, dst: Store, written: ObjectInfo) -> None:
+    """Before ``--move`` deletes a source: the copy must hold the same bytes, not only as many.
+
+    A copy corrupted on its way (a broken proxy, bad memory) has the right size; deleting
+    the source would leave only the corrupt copy. Such a copy is removed (it is wrong
+    where a complete object is expected) and the source kept.
+    """
+    if same_content(src, source, dst, written):
+        return
+    try:
+        dst.delete(written.key)
+    except Bams3Error as exc:  # keep the integrity error; say what is left over
+        log.error("could not delete the corrupt copy %s: %s", written.url, exc)
+    raise IntegrityError(f"{written.url}: the copy of {source.url} differs from it (corrupted in transfer?); "
+                         "the source was not deleted")
 
 
 @dataclass(frozen=True)
