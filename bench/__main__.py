@@ -19,7 +19,7 @@ from . import registry, report
 from .context import Context
 from .datagen import DatasetSpec, ensure_dataset
 from .datagen.pipeline import DEFAULT_CACHE, DataGenError
-from .machine import REPO_ROOT
+from .machine import REPO_ROOT, load_average
 from .runner import BenchFailure, BenchUnavailable
 
 DOC = REPO_ROOT / "docs" / "BENCHMARKS.md"
@@ -60,6 +60,9 @@ def _run_options() -> argparse.ArgumentParser:
                    help="skip the untimed warm-up run of each command")
     g.add_argument("--bams3", default=_default_bams3(), help="bams3 executable (default: %(default)s)")
     g.add_argument("--samtools", default="samtools", help="samtools executable (default: %(default)s)")
+    g.add_argument("--wait-for-load", type=float, default=None, metavar="L",
+                   help="before each benchmark, wait (up to 15 min) until the 1-minute load average is "
+                        "below L: on a shared machine, results with nothing else running")
     g.add_argument("--profile", action="store_true",
                    help="afterwards, run each bams3 command once under cProfile (reports in bench/.cache/scratch/)")
     g.add_argument("--write", action=argparse.BooleanOptionalAction, default=None,
@@ -92,6 +95,17 @@ def _spec(args: argparse.Namespace) -> DatasetSpec:
     return DatasetSpec(coverage=args.coverage, seed=args.seed, small=args.small, dup_rate=args.dup_rate)
 
 
+def _wait_for_load(limit: float, max_wait_s: float = 900, poll_s: float = 15) -> None:
+    """Sleep until the 1-minute load average drops below ``limit`` (or give up and say so)."""
+    deadline = time.monotonic() + max_wait_s
+    while (load := load_average()[0]) >= limit:
+        if time.monotonic() >= deadline:
+            _log(f"[bench] load still {load:.2f} after {max_wait_s / 60:.0f} min; measuring anyway")
+            return
+        _log(f"[bench] load {load:.2f} >= {limit:g}: waiting")
+        time.sleep(poll_s)
+
+
 def _cmd_list() -> int:
     for entry in registry.REGISTRY:
         status = "ready  " if entry.implemented else "planned"
@@ -116,6 +130,8 @@ def _run_benchmarks(names: Sequence[str], args: argparse.Namespace, invocation: 
             continue
         module = entry.load()
         _log(f"[bench] === {name}: {module.TITLE}")
+        if args.wait_for_load is not None:
+            _wait_for_load(args.wait_for_load)
         try:
             result = module.run(ctx, args)
         except BenchUnavailable as exc:

@@ -9,14 +9,13 @@ Python work apart. The report goes to ``bench/.cache/scratch/<benchmark>/profile
 from __future__ import annotations
 
 import io
-import os
 import pstats
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .runner import CaseResult, Measured
+from .runner import CaseResult, Measured, child_env
 
 Log = Callable[[str], None]
 
@@ -39,7 +38,7 @@ def profile_command(measured: Measured, bams3: str, cwd: Path, out_dir: Path, in
     stdout = out_dir / f"profile-{index}.out"
     argv = [_python_for(bams3), "-m", "cProfile", "-o", str(raw), "-m", "bams3", *command.argv[1:]]
     with open(stdout, "wb") as out:
-        done = subprocess.run(argv, cwd=cwd, env={**os.environ, **command.env}, stdout=out,
+        done = subprocess.run(argv, cwd=cwd, env=child_env(command), stdout=out,
                               stderr=subprocess.PIPE, text=True)
     if done.returncode != 0 or stdout.read_bytes() != measured.stdout.read_bytes():
         raise RuntimeError(f"profiling `{command.shell()}` did not reproduce the measured run: "
