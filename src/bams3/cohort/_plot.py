@@ -107,8 +107,9 @@ def _heatmap(fig: Figure, result: CohortResult) -> None:
             if not np.isfinite(value):
                 continue
             text = f"{value:.1f}" if is_depth else f"{int(value):,}"
-            level = float(norm(value)) if value > 0 or not log else 0.0
-            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="black" if level > 0.6 else "white")
+            # dark text on light cells (the top of viridis, and the grey of zeros on a log scale)
+            light = (log and value <= 0) or float(norm(value)) > 0.6
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="black" if light else "white")
     ax.set_title(_title(result, "Mean depth per region" if is_depth else "Reads per region"))
 
 
@@ -147,16 +148,19 @@ def _distribution(fig: Figure, result: CohortResult) -> None:
 
 
 def _name_low_outliers(ax: Axes, values: np.ndarray, names: list[str]) -> None:
-    """Name the lowest sample of each region when it lies below Q1 - 1.5 IQR (a dropout)."""
+    """Mark and name the lowest sample of each region when it is a dropout: below half the
+    cohort's median and below Q1 - 1.5 IQR (the first alone flags noise in tight columns, the
+    second alone every low tail)."""
     for j in range(values.shape[1]):
         column = values[:, j]
         finite = np.isfinite(column)
         if finite.sum() < 4:
             continue
-        q1, q3 = np.percentile(column[finite], [25, 75])
+        q1, median, q3 = np.percentile(column[finite], [25, 50, 75])
         low = int(np.nanargmin(column))
-        if column[low] < q1 - 1.5 * (q3 - q1):
-            ax.annotate(names[low], (j, column[low]), xytext=(4, -2), textcoords="offset points", fontsize=6,
+        if column[low] < min(q1 - 1.5 * (q3 - q1), 0.5 * median):
+            ax.plot([j], [column[low]], "o", ms=4, color="tab:red")
+            ax.annotate(names[low], (j, column[low]), xytext=(5, -2), textcoords="offset points", fontsize=6,
                         color="tab:red")
 
 

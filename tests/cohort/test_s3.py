@@ -1,0 +1,40 @@
+"""A cohort in the loopback S3 server, counted through a counting proxy: what it reads, and how often."""
+from __future__ import annotations
+
+import pytest
+
+from bams3.cohort import collect_samples, run_cohort
+from bams3.regions import parse_regions
+from tests.helpers.faultproxy import FaultProxy
+
+from .conftest import Cohort, samtools_count
+
+REGIONS = parse_regions(["chr1:1-1000", "chr1:30000-34000", "chr1:60001-130000", "chr2", "chr2:149000-150000",
+                         "chrEmpty", "chrM:100-200"])
+
+
+@pytest.mark.parametrize("jobs", [1, 16])
+def test_s3_counts_requests_and_bytes(s3_cohort: object, fault_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch,
+                                      jobs: int) -> None:
+    cohort: Cohort = s3_cohort()  # type: ignore[operator]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", fault_proxy.url)
+    prefix = cohort.samples[0].url.rsplit("/", 1)[0] + "/"
+    samples = collect_samples([prefix])
+    fault_proxy.reset()
+    result = run_cohort(samples, REGIONS, jobs=jobs, show_progress=False)
+    expected = [[samtools_count(cohort.bam(s.name), r.to_samtools()) for r in REGIONS] for s in samples]
+    assert result.counts.tolist() == expected
+    requests = list(fault_proxy.records)
+    # the metadata of each dataset is fetched exactly once, whatever the number of regions
+    metadata_gets = [r for r in requests if r.method == "GET" and r.target.split("?")[0].endswith("_metadata.json")]
+    assert sorted(r.target.split("?")[0] for r in metadata_gets) == sorted(
+        f"/{s.url.split('/', 2)[2]}/_metadata.json" for s in samples)
+    # what the proxy saw is what the summary reports
+    assert result.io.requests == len(requests)
+    assert result.io.bytes_in == sum(r.bytes_delivered for r in requests)
+    # a handful of ranged GETs per (sample, region), and a small part of the data
+    assert len(requests) <= 4 * len(samples) * len(REGIONS)
+    stored = sum(o.dataset_bytes or 0 for o in result.outcomes)
+    assert result.io.bytes_in < stored / 2
+    whole = sum(o.source_size or 0 for o in result.outcomes)
+    assert whole == sum(cohort.bam(s.name).stat().st_size for s in samples)
