@@ -61,7 +61,10 @@ def _check_schema(section: Mapping[str, Any], where: str) -> None:
     error = jsonschema.exceptions.best_match(_validator().iter_errors(section))
     if error is not None:
         path = ".".join(str(p) for p in error.absolute_path)
-        raise ConfigError(f"{where}: watch{'.' + path if path else ''}: {error.message}")
+        message = error.message
+        if error.validator == "pattern" and path in ("interval", "lease"):
+            message = f"{error.instance!r} is not a duration (seconds, or 30s, 5m, 1h, 1d)"
+        raise ConfigError(f"{where}: watch{'.' + path if path else ''}: {message}")
 
 
 def section_from_file(path: str) -> tuple[dict[str, Any], bool]:
