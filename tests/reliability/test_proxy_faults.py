@@ -314,3 +314,51 @@ def test_sync_up_permanent_faults(inputs: Inputs, cli: Runner, fault_proxy: Faul
     assert_clean_failure(done, "sync", f"s3://{inputs.bucket}/{prefix}s.bam", message)
     assert set(s3_digest(s3_server.client(), inputs.bucket, prefix)) == {"notes/readme.txt", "notes/empty.txt"}
     assert fault.applied >= 1
+
+
+# ------------------------------------------------------------------ cohort (many datasets x regions)
+
+COHORT_REGIONS = (REGION, "chr2:1-50000")
+
+
+def test_cohort_through_transient_faults(inputs: Inputs, cli: Runner, fault_proxy: FaultProxy,
+                                         tmp_path: Path) -> None:
+    """Listing the prefix, the metadata and the frames all meet faults; the counts are samtools'."""
+    faults = storm(fault_proxy)
+    args = [arg for region in COHORT_REGIONS for arg in ("-r", region)]
+    done = cli("cohort", f"s3://{inputs.bucket}/ds/", *args, "-o", str(tmp_path / "out"), "--plot", "none",
+               "--no-progress")
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("\t") for line in (tmp_path / "out" / "table.tsv").read_text().splitlines()[1:]]
+    assert {(row[0], row[1], int(row[-1])) for row in rows} == {
+        ("s", region, int(pysam.view("-c", str(inputs.bam), region))) for region in COHORT_REGIONS}
+    assert_all_applied(faults)
+
+
+@pytest.mark.parametrize("case", list(PERMANENT))
+def test_cohort_fail_fast_permanent_faults(inputs: Inputs, cli: Runner, fault_proxy: FaultProxy, tmp_path: Path,
+                                           case: str) -> None:
+    """With --fail-fast a sample that cannot be read stops the run: one line, nothing written."""
+    # (a count reads only the frames at the region's edges: corrupt every chunk answer early, footers included)
+    fault = (fault_proxy.add(Fault("corrupt", method="GET", path=r"\.bch($|\?)", after_bytes=40, times=None))
+             if case == "corrupt" else permanent(fault_proxy, case, r"\.bch($|\?)"))
+    out = tmp_path / "out"
+    done = cli("cohort", inputs.dataset_url, "-r", REGION, "-o", str(out), "--plot", "none", "--no-progress",
+               "--fail-fast")
+    message = {"404": "chunk object is missing", "corrupt": "checksum mismatch"}.get(case) or expected(case, "")
+    assert_clean_failure(done, "cohort", inputs.dataset_url, message)
+    assert tree_digest(out) == {} and fault.applied >= 1
+
+
+def test_cohort_reports_a_failed_sample_as_failed(inputs: Inputs, cli: Runner, fault_proxy: FaultProxy,
+                                                  tmp_path: Path) -> None:
+    """Without --fail-fast the other samples complete; the failed one is listed as failed, never as zero."""
+    fault = permanent(fault_proxy, "403", r"/ds/s\.bams3/chunks/")
+    out = tmp_path / "out"
+    done = cli("cohort", inputs.dataset_url, f"s3://{inputs.bucket}/convert-none.bams3", "-r", REGION,
+               "-o", str(out), "--plot", "none", "--no-progress")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["samples"] == {"total": 2, "succeeded": 0, "failed": 2}
+    assert (out / "table.tsv").read_text().splitlines()[1:] == []
+    assert fault.applied >= 1
