@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-packages
 # Debian packages the build and the tests need (a C compiler for the record walker).
-DEB_BUILD := gcc libc6-dev make
+DEB_BUILD := gcc libc6-dev make libdeflate-dev
 DEB_BENCH := samtools art-nextgen-simulation-tools minimap2 time
 
 .PHONY: all demo test fuzz bench install system-packages clean distclean

@@ -94,17 +94,40 @@ def test_incomplete_record_and_capacity() -> None:
     assert (n, pos, out["offset"][0]) == (1, len(a) + len(b), len(a))
 
 
-def test_append_walk_copies_then_walks() -> None:
-    a, b = make_record(name=b"a", pos=1), make_record(name=b"b", pos=2)
-    dest = np.empty(len(a) + len(b), dtype=np.uint8)
+def test_walk_blocks_gives_virtual_offsets_from_the_block_table() -> None:
+    """Hand-computed virtual offsets: a record at a block start, one mid-block, one after an empty block."""
+    a, b, c = make_record(name=b"a", pos=1), make_record(name=b"b", pos=2), make_record(name=b"c", pos=3)
+    data = a + b + c
+    # block at 1000 holds a and the first 10 bytes of b; block at 2000 the rest of b and all of c,
+    # preceded by an empty block at 1500 that starts at the same position (the empty one is skipped)
+    starts = np.array([0, len(a) + 10, len(a) + 10], dtype=np.int64)
+    coffsets = np.array([1000, 1500, 2000], dtype=np.int64)
     out = np.zeros(4, dtype=RECORD_DTYPE)
-    n, pos = _walk.append_walk(dest, 0, a + b[:10], 0, out, 0, MAX)
-    assert (n, pos) == (1, len(a))
-    n, pos = _walk.append_walk(dest, len(a) + 10, b[10:], pos, out, 1, MAX)
-    assert (n, pos) == (1, len(a) + len(b))
-    assert out["pos"][:2].tolist() == [1, 2] and dest.tobytes() == a + b
-    with pytest.raises(ValueError, match="does not fit"):
-        _walk.append_walk(dest, 5, a + b, 0, out, 0, MAX)
+    n, pos = _walk.walk_blocks(data, 0, len(data), out, MAX, starts, coffsets, 1)
+    assert (n, pos) == (3, len(data))
+    assert out["voffset"][:3].tolist() == [1000 << 16, 1000 << 16 | len(a), 2000 << 16 | (len(b) - 10)]
+    # walking from mid-buffer with a table that starts before it (a carried record's block) is fine
+    n, _ = _walk.walk_blocks(data, len(a), len(data), out, MAX, starts - 5, coffsets, 1)
+    assert n == 2 and out["voffset"][:2].tolist() == [1000 << 16 | (len(a) + 5), 2000 << 16 | (len(b) - 5)]
+    # a table starting after the first record, or of two lengths, is a caller error
+    with pytest.raises(ValueError, match="starts"):
+        _walk.walk_blocks(data, 0, len(data), out, MAX, starts + 1, coffsets, 1)
+    with pytest.raises(ValueError, match="starts"):
+        _walk.walk_blocks(data, 0, len(data), out, MAX, starts, coffsets[:2], 1)
+
+
+@pytest.mark.parametrize(("field", "value"), [("ref_id", 3), ("ref_id", -2), ("next_ref_id", 5)])
+def test_walk_blocks_checks_reference_ids(field: str, value: int) -> None:
+    good = make_record(ref_id=2, next_ref_id=-1)
+    bad = make_record(**{field: value, "pos": 1 if field == "ref_id" and value < 0 else 100})
+    data = good + bad
+    out = np.zeros(4, dtype=RECORD_DTYPE)
+    one = np.zeros(1, dtype=np.int64)
+    with pytest.raises(_walk.RefIdError) as info:
+        _walk.walk_blocks(data, 0, len(data), out, MAX, one, one, 3)
+    assert info.value.args == (field, value, len(good))
+    if value >= 0:  # with enough references the same records are fine
+        assert _walk.walk_blocks(data, 0, len(data), out, MAX, one, one, value + 1) == (2, len(data))
 
 
 def bad_record(mutate) -> bytes:

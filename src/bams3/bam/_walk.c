@@ -15,6 +15,14 @@
  * BamFormatError naming the file and the record's virtual offset. The GIL is released
  * while walking.
  *
+ * BGZF (SAMv1 4.1) is handled here too, below the walker and knowing nothing of records:
+ * scan_frames() locates the complete blocks of a slab of compressed bytes (checking each
+ * header) and inflate_frames() inflates a run of them straight into a caller-owned buffer,
+ * checking ISIZE and CRC32, with one call and the GIL released for megabytes of blocks.
+ * inflate_frames() needs libdeflate (built with -DBAMS3_HAVE_LIBDEFLATE -ldeflate when
+ * setup.py finds libdeflate.h); without it HAVE_LIBDEFLATE is False and bams3.bam.bgzf
+ * inflates block by block with the `deflate` package instead.
+ *
  * Field positions and meanings: SAM/BAM specification (SAMv1) section 4.2; the
  * alignment end follows htslib's bam_endpos (unmapped, or no reference-consuming CIGAR
  * operation: pos + 1), and a CIGAR longer than 65535 operations stored as
@@ -25,6 +33,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef BAMS3_HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 /* One output row. The Python dtype is built from FIELDS (below), generated from this struct. */
 typedef struct {
@@ -138,7 +149,24 @@ typedef enum {
     WALK_LENGTHS,
     WALK_NAME_UNTERMINATED,
     WALK_AUX_MALFORMED,
+    WALK_REF_ID,           /* refID outside -1 .. n_references - 1 */
+    WALK_NEXT_REF_ID,      /* next_refID outside -1 .. n_references - 1 */
 } walk_status;
+
+/*
+ * What walk_blocks adds to walk: the batch's block table, to give every record its
+ * virtual offset (SAMv1 4.1.1: the compressed offset of the block holding the record's
+ * first byte << 16 | the offset in that block's data), and the header's reference
+ * count, to check refID and next_refID as htslib does.
+ */
+typedef struct {
+    const int64_t *starts;    /* where each block's data starts in the buffer, ascending */
+    const int64_t *coffsets;  /* each block's compressed offset */
+    Py_ssize_t n_blocks;      /* 0: leave voffset 0 */
+    int64_t n_references;     /* < 0: no check */
+} walk_context;
+
+static const walk_context NO_CONTEXT = {NULL, NULL, 0, -1};
 
 static const char *walk_message(walk_status status)
 {
@@ -161,9 +189,9 @@ static const char *walk_message(walk_status status)
  */
 static walk_status walk_records(const uint8_t *data, Py_ssize_t start, Py_ssize_t stop,
                                 uint8_t *out, Py_ssize_t capacity, int64_t max_block_size,
-                                Py_ssize_t *n_out, Py_ssize_t *next)
+                                const walk_context *ctx, Py_ssize_t *n_out, Py_ssize_t *next)
 {
-    Py_ssize_t pos = start, n = 0;
+    Py_ssize_t pos = start, n = 0, block = 0;
     walk_status status = WALK_OK;
     while (n < capacity && stop - pos >= 4) {
         const uint8_t *rec = data + pos;
@@ -214,6 +242,16 @@ static walk_status walk_records(const uint8_t *data, Py_ssize_t start, Py_ssize_
         }
         if (rlen == 0) rlen = 1;
         f.end = (int64_t)f.pos + rlen;
+
+        if (ctx->n_references >= 0) {
+            if (f.ref_id < -1 || (int64_t)f.ref_id >= ctx->n_references) { status = WALK_REF_ID; break; }
+            if (f.next_ref_id < -1 || (int64_t)f.next_ref_id >= ctx->n_references) { status = WALK_NEXT_REF_ID; break; }
+        }
+        if (ctx->n_blocks > 0) {
+            /* the last block starting at or before the record (an empty block shares its start with the next) */
+            while (block + 1 < ctx->n_blocks && ctx->starts[block + 1] <= (int64_t)pos) block++;
+            f.voffset = ((uint64_t)ctx->coffsets[block] << 16) | (uint64_t)((int64_t)pos - ctx->starts[block]);
+        }
 
         memcpy(out + (size_t)n * sizeof(record_fields), &f, sizeof f);
         n++;
@@ -279,7 +317,7 @@ static PyObject *walk(PyObject *self, PyObject *args)
     walk_status status;
     Py_BEGIN_ALLOW_THREADS
     status = walk_records((const uint8_t *)data.buf, start, stop, (uint8_t *)out.buf, capacity,
-                          (int64_t)max_block_size, &n, &next);
+                          (int64_t)max_block_size, &NO_CONTEXT, &n, &next);
     Py_END_ALLOW_THREADS
     if (status != WALK_OK) {
         PyObject *exc_args = Py_BuildValue("(sn)", walk_message(status), next);
@@ -296,76 +334,331 @@ done:
     return result;
 }
 
-PyDoc_STRVAR(append_walk_doc,
-"append_walk(dest, used, src, walk_from, out, n_out, max_block_size) -> (n_records, next_offset)\n"
-"\n"
-"Copy src into dest at offset used, then walk the complete records of dest[walk_from:used +\n"
-"len(src)] into out[n_out:], exactly as walk() does. Copying a freshly inflated block and\n"
-"walking the records it completes in one call reads every record header while it is\n"
-"still in cache: the batch reader's join and walk cost about half as much this way.\n"
-"Raises ValueError if src does not fit in dest, WalkError for a bad record.");
+static PyObject *RefIdError;
 
-static PyObject *append_walk(PyObject *self, PyObject *args)
+/* Raise WalkError(message, offset), or RefIdError(field, value, offset) for a reference id. */
+static void set_walk_error(walk_status status, const uint8_t *data, Py_ssize_t offset)
 {
-    Py_buffer dest, src, out;
+    PyObject *exc_args;
+    if (status == WALK_REF_ID || status == WALK_NEXT_REF_ID) {
+        int at = status == WALK_REF_ID ? 4 : 24; /* refID / next_refID after block_size (SAMv1 4.2) */
+        exc_args = Py_BuildValue("(sin)", status == WALK_REF_ID ? "ref_id" : "next_ref_id",
+                                 (int)(int32_t)le32(data + offset + at), offset);
+        if (exc_args != NULL) {
+            PyErr_SetObject(RefIdError, exc_args);
+            Py_DECREF(exc_args);
+        }
+        return;
+    }
+    exc_args = Py_BuildValue("(sn)", walk_message(status), offset);
+    if (exc_args != NULL) {
+        PyErr_SetObject(WalkError, exc_args);
+        Py_DECREF(exc_args);
+    }
+}
+
+PyDoc_STRVAR(walk_blocks_doc,
+"walk_blocks(data, start, stop, out, max_block_size, starts, coffsets, n_references) -> (n_records, next_offset)\n"
+"\n"
+"walk() for a batch of inflated BGZF blocks: also fills each row's voffset from the block\n"
+"table (starts: where each block's data begins in data, ascending, starts[0] <= start;\n"
+"coffsets: each block's compressed offset; both int64 buffers of the same length), and\n"
+"checks that refID and next_refID are -1 or below n_references. Raises WalkError(message,\n"
+"offset) for a malformed record, RefIdError(field, value, offset) for a reference id\n"
+"outside the header's list.");
+
+static PyObject *walk_blocks(PyObject *self, PyObject *args)
+{
+    Py_buffer data, out, starts, coffsets;
     PyObject *out_obj;
-    Py_ssize_t used, walk_from, n_done;
-    long long max_block_size;
+    Py_ssize_t start, stop;
+    long long max_block_size, n_references;
     (void)self;
-    if (!PyArg_ParseTuple(args, "w*ny*nOnL", &dest, &used, &src, &walk_from, &out_obj, &n_done, &max_block_size))
+    if (!PyArg_ParseTuple(args, "y*nnOLy*y*L", &data, &start, &stop, &out_obj, &max_block_size, &starts, &coffsets,
+                          &n_references))
         return NULL;
-    if (get_rows(out_obj, &out) < 0) {
-        PyBuffer_Release(&dest);
-        PyBuffer_Release(&src);
-        return NULL;
-    }
     PyObject *result = NULL;
-    Py_ssize_t capacity = out.len / (Py_ssize_t)sizeof(record_fields);
-    if (used < 0 || src.len > dest.len - used) {
-        PyErr_SetString(PyExc_ValueError, "append_walk: the data does not fit in the destination buffer");
-        goto done;
-    }
-    if (walk_from < 0 || walk_from > used + src.len || n_done < 0 || n_done > capacity) {
-        PyErr_SetString(PyExc_ValueError, "append_walk: walk_from or n_out outside the buffers");
+    int have_rows = 0;
+    if (get_rows(out_obj, &out) < 0) goto done;
+    have_rows = 1;
+    if (start < 0 || stop < start || stop > data.len) {
+        PyErr_SetString(PyExc_ValueError, "walk_blocks: start/stop outside the data buffer");
         goto done;
     }
     if (max_block_size < FIXED_SIZE || max_block_size > INT32_MAX - 4) {
-        PyErr_SetString(PyExc_ValueError, "append_walk: max_block_size outside 32..2^31-5");
+        PyErr_SetString(PyExc_ValueError, "walk_blocks: max_block_size outside 32..2^31-5");
         goto done;
     }
-    Py_ssize_t n = 0, next = walk_from;
+    Py_ssize_t n_blocks = starts.len / (Py_ssize_t)sizeof(int64_t);
+    if (starts.len != coffsets.len || starts.len % (Py_ssize_t)sizeof(int64_t) != 0 || n_blocks == 0 ||
+        ((uintptr_t)starts.buf % sizeof(int64_t)) != 0 || ((uintptr_t)coffsets.buf % sizeof(int64_t)) != 0 ||
+        ((const int64_t *)starts.buf)[0] > (int64_t)start) {
+        PyErr_SetString(PyExc_ValueError,
+                        "walk_blocks: starts and coffsets must be aligned int64 buffers of one length, starts[0] <= start");
+        goto done;
+    }
+    if (n_references < 0 || n_references > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "walk_blocks: n_references outside 0..2^31-1");
+        goto done;
+    }
+    walk_context ctx = {(const int64_t *)starts.buf, (const int64_t *)coffsets.buf, n_blocks, (int64_t)n_references};
+    Py_ssize_t capacity = out.len / (Py_ssize_t)sizeof(record_fields);
+    Py_ssize_t n = 0, next = start;
     walk_status status;
     Py_BEGIN_ALLOW_THREADS
-    memcpy((uint8_t *)dest.buf + used, src.buf, (size_t)src.len);
-    status = walk_records((const uint8_t *)dest.buf, walk_from, used + src.len,
-                          (uint8_t *)out.buf + (size_t)n_done * sizeof(record_fields), capacity - n_done,
-                          (int64_t)max_block_size, &n, &next);
+    status = walk_records((const uint8_t *)data.buf, start, stop, (uint8_t *)out.buf, capacity,
+                          (int64_t)max_block_size, &ctx, &n, &next);
     Py_END_ALLOW_THREADS
     if (status != WALK_OK) {
-        PyObject *exc_args = Py_BuildValue("(sn)", walk_message(status), next);
-        if (exc_args != NULL) {
-            PyErr_SetObject(WalkError, exc_args);
-            Py_DECREF(exc_args);
-        }
+        set_walk_error(status, (const uint8_t *)data.buf, next);
         goto done;
     }
     result = Py_BuildValue("(nn)", n, next);
 done:
-    PyBuffer_Release(&dest);
-    PyBuffer_Release(&src);
-    PyBuffer_Release(&out);
+    PyBuffer_Release(&data);
+    if (have_rows) PyBuffer_Release(&out);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&coffsets);
     return result;
 }
 
+/* ---- BGZF frames (SAMv1 4.1; gzip member layout RFC 1952 2.3.1) ------------------------- */
+
+#define GZIP_FIXED_HEADER 12        /* ID1 ID2 CM FLG MTIME(4) XFL OS XLEN(2) */
+#define BGZF_MIN_HEADER 18          /* the fixed part plus the 6-byte BC subfield */
+#define BGZF_TRAILER 8              /* CRC32, ISIZE */
+#define BGZF_MAX_ISIZE 65536        /* SAMv1 4.1: inflated data is at most 64 KiB */
+#define FRAME_COLUMNS 4             /* scan_frames rows: position, block size, isize, header size */
+
+typedef enum {
+    FRAME_OK = 0,          /* stopped at the end of the data, at an incomplete frame, or with the table full */
+    FRAME_BAD_HEADER = 1,  /* not a BGZF header (bams3.bam.bgzf.parse_header names the problem) */
+    FRAME_BAD_ISIZE = 2,   /* ISIZE above 64 KiB */
+    FRAME_INCOMPLETE = 3,  /* internal: the frame continues past the data */
+} frame_status;
+
+/*
+ * Check the block header at p (avail bytes readable) and give its header and block sizes.
+ * Accepts what bgzf.parse_header accepts: gzip magic, CM 8, FEXTRA, and a BC subfield of
+ * length 2 anywhere in the extra field; the block must hold its header and trailer.
+ */
+static frame_status parse_frame_header(const uint8_t *p, Py_ssize_t avail, int64_t *header_size, int64_t *block_size)
+{
+    static const uint8_t common[16] = {0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0, 6, 0, 'B', 'C', 2, 0};
+    if (avail < BGZF_MIN_HEADER) {
+        /* too short to tell, unless what is there is already wrong */
+        if ((avail >= 1 && p[0] != 0x1f) || (avail >= 2 && p[1] != 0x8b)) return FRAME_BAD_HEADER;
+        return FRAME_INCOMPLETE;
+    }
+    int64_t hsize, bsize;
+    if (memcmp(p, common, 4) == 0 && memcmp(p + 10, common + 10, 6) == 0) {
+        hsize = BGZF_MIN_HEADER;
+        bsize = (int64_t)le16(p + 16) + 1;
+    } else {
+        if (p[0] != 0x1f || p[1] != 0x8b || p[2] != 8 || !(p[3] & 4)) return FRAME_BAD_HEADER;
+        int64_t xlen = le16(p + 10);
+        if (avail < GZIP_FIXED_HEADER + xlen) return FRAME_INCOMPLETE;
+        const uint8_t *extra = p + GZIP_FIXED_HEADER;
+        int64_t q = 0;
+        bsize = -1;
+        while (q + 4 <= xlen) {
+            int64_t slen = le16(extra + q + 2);
+            if (extra[q] == 'B' && extra[q + 1] == 'C' && slen == 2 && q + 6 <= xlen) {
+                bsize = (int64_t)le16(extra + q + 4) + 1;
+                break;
+            }
+            q += 4 + slen;
+        }
+        if (bsize < 0) return FRAME_BAD_HEADER;
+        hsize = GZIP_FIXED_HEADER + xlen;
+    }
+    if (bsize < hsize + BGZF_TRAILER) return FRAME_BAD_HEADER;
+    *header_size = hsize;
+    *block_size = bsize;
+    return FRAME_OK;
+}
+
+/* The frame scanner proper (no GIL): rows of FRAME_COLUMNS int64 into table[0, capacity). */
+static frame_status scan_frames_loop(const uint8_t *data, Py_ssize_t start, Py_ssize_t stop, int64_t *table,
+                                     Py_ssize_t capacity, Py_ssize_t *n_out, Py_ssize_t *next)
+{
+    Py_ssize_t pos = start, n = 0;
+    frame_status status = FRAME_OK;
+    while (n < capacity && pos < stop) {
+        int64_t hsize = 0, bsize = 0;
+        status = parse_frame_header(data + pos, stop - pos, &hsize, &bsize);
+        if (status == FRAME_INCOMPLETE) { status = FRAME_OK; break; }
+        if (status != FRAME_OK) break;
+        if (bsize > (int64_t)(stop - pos)) break; /* incomplete: the caller brings more data */
+        uint32_t isize = le32(data + pos + bsize - 4);
+        if (isize > BGZF_MAX_ISIZE) { status = FRAME_BAD_ISIZE; break; }
+        int64_t *row = table + (size_t)n * FRAME_COLUMNS;
+        row[0] = pos;
+        row[1] = bsize;
+        row[2] = isize;
+        row[3] = hsize;
+        n++;
+        pos += (Py_ssize_t)bsize;
+    }
+    *n_out = n;
+    *next = pos;
+    return status;
+}
+
+PyDoc_STRVAR(scan_frames_doc,
+"scan_frames(data, start, stop, table) -> (n_frames, next_offset, status)\n"
+"\n"
+"Locate the complete BGZF blocks in data[start:stop], checking each header, and write one\n"
+"row of four int64 per block into table (a writable buffer of int64, FRAME_COLUMNS per\n"
+"row): its offset in data, its size (BSIZE + 1), its ISIZE, its header size. Stops at the\n"
+"end of the data, at a block that continues past stop, when table is full, or at a bad\n"
+"block. Returns the rows written, the offset where scanning stopped (the next block, or\n"
+"the bad one) and a status: 0 none bad, FRAME_BAD_HEADER, FRAME_BAD_ISIZE.");
+
+static PyObject *scan_frames(PyObject *self, PyObject *args)
+{
+    Py_buffer data, table;
+    Py_ssize_t start, stop;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nnw*", &data, &start, &stop, &table)) return NULL;
+    PyObject *result = NULL;
+    if (start < 0 || stop < start || stop > data.len) {
+        PyErr_SetString(PyExc_ValueError, "scan_frames: start/stop outside the data buffer");
+        goto done;
+    }
+    if (table.len % (Py_ssize_t)(FRAME_COLUMNS * sizeof(int64_t)) != 0 || ((uintptr_t)table.buf % sizeof(int64_t)) != 0) {
+        PyErr_SetString(PyExc_ValueError, "scan_frames: table must be an aligned int64 buffer of FRAME_COLUMNS columns");
+        goto done;
+    }
+    Py_ssize_t capacity = table.len / (Py_ssize_t)(FRAME_COLUMNS * sizeof(int64_t));
+    Py_ssize_t n = 0, next = start;
+    frame_status status;
+    Py_BEGIN_ALLOW_THREADS
+    status = scan_frames_loop((const uint8_t *)data.buf, start, stop, (int64_t *)table.buf, capacity, &n, &next);
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("(nni)", n, next, (int)status);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&table);
+    return result;
+}
+
+#ifdef BAMS3_HAVE_LIBDEFLATE
+
+typedef enum {
+    INFLATE_OK = 0,
+    INFLATE_BAD_HEADER = 1,  /* the block is not what scan_frames saw: the data changed under us */
+    INFLATE_BAD_ISIZE = 2,
+    INFLATE_CORRUPT = 3,     /* the deflate data does not inflate (or inflates past ISIZE) */
+    INFLATE_SIZE = 4,        /* inflated to fewer bytes than ISIZE; detail: how many */
+    INFLATE_CRC = 5,
+    INFLATE_NO_ROOM = 6,     /* dest cannot hold the block (a caller error) */
+    INFLATE_NO_MEMORY = 7,
+} inflate_status;
+
+/*
+ * Inflate the consecutive complete blocks of data[start, stop) into dest at *dest_pos (no
+ * GIL). On return *n_out blocks are good, *pos is where the next (or the bad) block
+ * starts, *dest_pos is after the last good block's data; detail carries the inflated
+ * size of an ISIZE mismatch.
+ */
+static inflate_status inflate_frames_loop(const uint8_t *data, Py_ssize_t start, Py_ssize_t stop, uint8_t *dest,
+                                          Py_ssize_t dest_len, Py_ssize_t *dest_pos, Py_ssize_t *n_out,
+                                          Py_ssize_t *pos_out, Py_ssize_t *detail)
+{
+    struct libdeflate_decompressor *z = libdeflate_alloc_decompressor();
+    if (z == NULL) return INFLATE_NO_MEMORY;
+    Py_ssize_t pos = start, out = *dest_pos, n = 0;
+    inflate_status status = INFLATE_OK;
+    while (pos < stop) {
+        int64_t hsize = 0, bsize = 0;
+        if (parse_frame_header(data + pos, stop - pos, &hsize, &bsize) != FRAME_OK || bsize > (int64_t)(stop - pos)) {
+            status = INFLATE_BAD_HEADER;
+            break;
+        }
+        const uint8_t *trailer = data + pos + bsize - BGZF_TRAILER;
+        uint32_t crc = le32(trailer), isize = le32(trailer + 4);
+        if (isize > BGZF_MAX_ISIZE) { status = INFLATE_BAD_ISIZE; break; }
+        if ((Py_ssize_t)isize > dest_len - out) { status = INFLATE_NO_ROOM; break; }
+        size_t actual = 0;
+        enum libdeflate_result r = libdeflate_deflate_decompress(
+            z, data + pos + hsize, (size_t)(bsize - hsize - BGZF_TRAILER), dest + out, isize, &actual);
+        if (r != LIBDEFLATE_SUCCESS) { status = INFLATE_CORRUPT; break; }
+        if (actual != isize) { status = INFLATE_SIZE; *detail = (Py_ssize_t)actual; break; }
+        if (libdeflate_crc32(0, dest + out, isize) != crc) { status = INFLATE_CRC; break; }
+        out += (Py_ssize_t)isize;
+        pos += (Py_ssize_t)bsize;
+        n++;
+    }
+    libdeflate_free_decompressor(z);
+    *dest_pos = out;
+    *n_out = n;
+    *pos_out = pos;
+    return status;
+}
+
+PyDoc_STRVAR(inflate_frames_doc,
+"inflate_frames(data, start, stop, dest, dest_pos) -> (n_blocks, next_offset, dest_end, status, detail)\n"
+"\n"
+"Inflate the whole BGZF blocks that fill data[start:stop] (as scan_frames found them) one\n"
+"after the other into dest (a writable buffer) from dest_pos, checking each block's ISIZE\n"
+"and CRC32, with the GIL released. Returns how many blocks are good, where the next (or\n"
+"the bad) block starts in data, the end of the good data in dest, a status (0: all good,\n"
+"else INFLATE_BAD_HEADER, INFLATE_BAD_ISIZE, INFLATE_CORRUPT, INFLATE_SIZE with detail\n"
+"the inflated size, INFLATE_CRC) for the caller to name the file and block. Raises\n"
+"ValueError if dest is too small, MemoryError if no decompressor can be allocated.");
+
+static PyObject *inflate_frames(PyObject *self, PyObject *args)
+{
+    Py_buffer data, dest;
+    Py_ssize_t start, stop, dest_pos;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nnw*n", &data, &start, &stop, &dest, &dest_pos)) return NULL;
+    PyObject *result = NULL;
+    if (start < 0 || stop < start || stop > data.len) {
+        PyErr_SetString(PyExc_ValueError, "inflate_frames: start/stop outside the data buffer");
+        goto done;
+    }
+    if (dest_pos < 0 || dest_pos > dest.len) {
+        PyErr_SetString(PyExc_ValueError, "inflate_frames: dest_pos outside the destination buffer");
+        goto done;
+    }
+    Py_ssize_t n = 0, next = start, detail = 0, out = dest_pos;
+    inflate_status status;
+    Py_BEGIN_ALLOW_THREADS
+    status = inflate_frames_loop((const uint8_t *)data.buf, start, stop, (uint8_t *)dest.buf, dest.len, &out, &n,
+                                 &next, &detail);
+    Py_END_ALLOW_THREADS
+    if (status == INFLATE_NO_ROOM) {
+        PyErr_SetString(PyExc_ValueError, "inflate_frames: the destination buffer cannot hold the blocks");
+        goto done;
+    }
+    if (status == INFLATE_NO_MEMORY) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = Py_BuildValue("(nnnin)", n, next, out, (int)status, detail);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&dest);
+    return result;
+}
+
+#endif /* BAMS3_HAVE_LIBDEFLATE */
+
 static PyMethodDef walk_methods[] = {
     {"walk", walk, METH_VARARGS, walk_doc},
-    {"append_walk", append_walk, METH_VARARGS, append_walk_doc},
+    {"walk_blocks", walk_blocks, METH_VARARGS, walk_blocks_doc},
+    {"scan_frames", scan_frames, METH_VARARGS, scan_frames_doc},
+#ifdef BAMS3_HAVE_LIBDEFLATE
+    {"inflate_frames", inflate_frames, METH_VARARGS, inflate_frames_doc},
+#endif
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef walk_module = {
     PyModuleDef_HEAD_INIT, "_walk",
-    "The BAM record walker (see src/bams3/bam/_walk.c).", -1, walk_methods,
+    "The BAM record walker and the BGZF frame scanner and inflater (see src/bams3/bam/_walk.c).", -1, walk_methods,
     NULL, NULL, NULL, NULL,
 };
 
@@ -391,9 +684,28 @@ PyMODINIT_FUNC PyInit__walk(void)
         "A BAM record that cannot be valid: args are (message, offset in the buffer).",
         PyExc_ValueError, NULL);
     if (WalkError == NULL || PyModule_AddObjectRef(module, "WalkError", WalkError) < 0) goto fail;
+    RefIdError = PyErr_NewExceptionWithDoc(
+        "bams3.bam._walk.RefIdError",
+        "A record whose refID or next_refID is outside the header's list: args are (field, value, offset).",
+        PyExc_ValueError, NULL);
+    if (RefIdError == NULL || PyModule_AddObjectRef(module, "RefIdError", RefIdError) < 0) goto fail;
     PyObject *fields = build_fields();
     if (fields == NULL || PyModule_AddObject(module, "FIELDS", fields) < 0) { Py_XDECREF(fields); goto fail; }
     if (PyModule_AddIntConstant(module, "ITEMSIZE", (long)sizeof(record_fields)) < 0) goto fail;
+    if (PyModule_AddIntConstant(module, "FRAME_COLUMNS", FRAME_COLUMNS) < 0) goto fail;
+    if (PyModule_AddIntConstant(module, "FRAME_BAD_HEADER", FRAME_BAD_HEADER) < 0) goto fail;
+    if (PyModule_AddIntConstant(module, "FRAME_BAD_ISIZE", FRAME_BAD_ISIZE) < 0) goto fail;
+#ifdef BAMS3_HAVE_LIBDEFLATE
+    if (PyModule_AddObjectRef(module, "HAVE_LIBDEFLATE", Py_True) < 0) goto fail;
+    if (PyModule_AddStringConstant(module, "LIBDEFLATE_VERSION", LIBDEFLATE_VERSION_STRING) < 0) goto fail;
+    if (PyModule_AddIntConstant(module, "INFLATE_BAD_HEADER", INFLATE_BAD_HEADER) < 0) goto fail;
+    if (PyModule_AddIntConstant(module, "INFLATE_BAD_ISIZE", INFLATE_BAD_ISIZE) < 0) goto fail;
+    if (PyModule_AddIntConstant(module, "INFLATE_CORRUPT", INFLATE_CORRUPT) < 0) goto fail;
+    if (PyModule_AddIntConstant(module, "INFLATE_SIZE", INFLATE_SIZE) < 0) goto fail;
+    if (PyModule_AddIntConstant(module, "INFLATE_CRC", INFLATE_CRC) < 0) goto fail;
+#else
+    if (PyModule_AddObjectRef(module, "HAVE_LIBDEFLATE", Py_False) < 0) goto fail;
+#endif
     return module;
 fail:
     Py_DECREF(module);

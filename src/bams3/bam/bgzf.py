@@ -1,15 +1,21 @@
-"""BGZF: virtual positions, block frames, and a block iterator over any binary stream.
+"""BGZF: virtual positions, block frames, and block readers over any binary stream.
 
 BGZF (SAMv1 §4.1) is a series of gzip members of at most 64 KiB each, every one with a
 ``BC`` extra subfield giving its size, so a reader can find block boundaries without
 inflating anything and can start at any block. This module knows nothing of BAM: it
-turns a stream into :class:`Block` objects (compressed offset, compressed size, inflated
+turns a stream into inflated blocks (compressed offset, compressed size, inflated
 bytes), checking every frame (gzip magic, BSIZE, CRC32, ISIZE) and the end-of-file
 marker. :mod:`bams3.bam.reader` builds BAM records on top; :mod:`bams3.bam.bgzf_writer`
 writes blocks.
 
-Inflate uses libdeflate (the ``deflate`` package): it is as fast as htslib's own path
-and releases the GIL, which is what lets ``threads > 1`` inflate blocks in parallel.
+The fast path, :class:`BlockReader`, hands over *runs*: many consecutive blocks inflated
+into one buffer. The C helper (``_walk.c``) scans a slab of compressed bytes for frames
+in one call and, when built with libdeflate, inflates and checks a whole run straight
+into the run's buffer in one more call, without the GIL (which is what lets
+``threads > 1`` inflate runs in parallel). Without libdeflate in the build, blocks are
+inflated one by one with the ``deflate`` package (libdeflate too, as a Python binding:
+same checks and results, a Python call and a copy per block). The one-frame functions
+(:func:`read_frame`, :func:`inflate_block`) are for a handful of blocks.
 """
 from __future__ import annotations
 
@@ -18,12 +24,16 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import deflate
+import numpy as np
 
 from ..errors import BgzfError
 from . import _layout as L
+from . import _walk
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 __all__ = [
     "VirtualPosition",
@@ -35,6 +45,8 @@ __all__ = [
     "inflate_block",
     "iter_blocks",
     "iter_block_runs",
+    "BlockReader",
+    "InflatedRun",
     "RawBlock",
     "SLAB_BYTES",
 ]
@@ -43,9 +55,12 @@ __all__ = [
 #: (the first reads are small so that reading only a header costs one small request)
 SLAB_BYTES = 4 * 1024 * 1024
 _FIRST_SLAB_BYTES = 64 * 1024
-#: blocks per run (per thread-pool task), ~2 MiB of output: large enough that the
-#: per-run overhead is noise, small enough that two threads share a slab evenly
-_BLOCKS_PER_TASK = 32
+#: frames scanned per C call (a 4 MiB slab of ~20 KB blocks holds ~200)
+_SCAN_ROWS = 1024
+#: inflated bytes that read-ahead may hold in runs not yet handed over (threads > 1)
+_READ_AHEAD_BYTES = 32 * 1024 * 1024
+#: run size for the block-by-block iterators
+_ITER_RUN_BYTES = 2 * 1024 * 1024
 
 _TRAILER = struct.Struct("<II")
 _BSIZE = struct.Struct("<H")
@@ -110,7 +125,7 @@ class Block:
 
     coffset: int
     csize: int
-    #: the inflated bytes (libdeflate hands back a bytearray; nothing here mutates it)
+    #: the inflated bytes
     data: bytes | bytearray
 
     @property
@@ -248,6 +263,8 @@ def inflate_block(frame: Frame, *, name: str) -> Block:
 
 def _inflate(buffer: bytes | bytearray, start: int, end: int, header_size: int, coffset: int, name: str) -> bytearray:
     """The checked inflate of the frame ``buffer[start:end]`` (shared by every path)."""
+    import deflate  # only the fallback and the one-frame path need it (costs import time)
+
     crc, isize = _TRAILER.unpack_from(buffer, end - L.BGZF_TRAILER_SIZE)
     if isize > L.BGZF_MAX_ISIZE:
         raise BgzfError(f"{name}: BGZF block at offset {coffset} declares ISIZE {isize}, above the 65536 limit")
@@ -263,31 +280,91 @@ def _inflate(buffer: bytes | bytearray, start: int, end: int, header_size: int, 
     return data
 
 
-#: one block as the fast internal path passes it: (coffset, csize, inflated data)
-RawBlock = tuple[int, int, bytearray]
-#: a frame located in a slab: (coffset, start, end, header_size)
-_FrameSpan = tuple[int, int, int, int]
+#: one block as :func:`iter_block_runs` passes it: (coffset, csize, inflated data)
+RawBlock = tuple[int, int, bytes]
 
 
-def iter_blocks(
-    fileobj: BinaryIO,
-    *,
-    name: str,
-    start_coffset: int = 0,
-    threads: int = 1,
-    require_eof: bool = True,
-    slab_bytes: int = SLAB_BYTES,
-) -> Iterator[Block]:
-    """Yield the blocks of a BGZF stream, inflated and checked, in file order.
+@dataclass(frozen=True, slots=True, eq=False)
+class InflatedRun:
+    """Consecutive blocks inflated into one buffer: their data is ``data[start:stop]``.
 
-    The stream is read in slabs (growing from 64 KiB to ``slab_bytes``), frames are
-    located in each slab without copying, and inflated in the calling thread, or with
-    ``threads > 1`` in a small thread pool that runs a few tasks ahead of the consumer.
-    Memory stays at about one slab plus the blocks in flight, whatever the file size.
+    ``data[:start]`` is left free on purpose: a BAM reader puts the incomplete record that
+    ended the previous run there, in front of this run's data, instead of copying the run.
 
-    Errors are raised when the consumer reaches the bad block, not when read-ahead meets
-    it: a caller that stops early (a virtual-offset range ending before a truncated tail)
-    never sees errors from bytes it did not need.
+    Attributes
+    ----------
+    coffsets, csizes, starts
+        Per block, in order: its compressed offset in the file, its compressed size, and
+        where its inflated data starts in ``data`` (the virtual position of byte ``p`` of
+        ``data`` is ``coffsets[i] << 16 | (p - starts[i])`` for the last ``i`` with
+        ``starts[i] <= p``).
+    """
+
+    data: NDArray[np.uint8]
+    start: int
+    stop: int
+    coffsets: NDArray[np.int64]
+    csizes: NDArray[np.int64]
+    starts: NDArray[np.int64]
+
+    @property
+    def size(self) -> int:
+        """Inflated bytes in the run."""
+        return self.stop - self.start
+
+    def blocks(self) -> list[RawBlock]:
+        """The run as ``(coffset, csize, data)`` tuples (copies of each block's data)."""
+        bounds = self.starts.tolist() + [self.stop]
+        return [
+            (c, s, self.data[bounds[i] : bounds[i + 1]].tobytes())
+            for i, (c, s) in enumerate(zip(self.coffsets.tolist(), self.csizes.tolist()))
+        ]
+
+
+@dataclass(slots=True, eq=False)
+class _Slab:
+    """Compressed bytes read from the stream, and the complete frames found in them."""
+
+    buf: bytearray
+    #: file offset of ``buf[0]``
+    coffset: int
+    #: one row per frame: offset in ``buf``, block size, ISIZE, header size (_walk.scan_frames)
+    frames: NDArray[np.int64]
+    #: frames already handed to a plan
+    taken: int = 0
+    #: raised once every frame before it has been handed over (bad framing, truncation, no EOF marker)
+    error: BgzfError | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Plan:
+    """Frames to inflate into one run: ``(slab, first, end)`` pieces, their inflated size, and
+    the error that follows them in the stream, if any."""
+
+    pieces: tuple[tuple[_Slab, int, int], ...]
+    size: int
+    error: BgzfError | None
+
+
+class BlockReader:
+    """Inflate a BGZF stream run by run: consecutive blocks into one contiguous buffer.
+
+    This is the fast path under :class:`~bams3.bam.reader.BamReader`. The stream is read in
+    slabs (growing from 64 KiB to ``slab_bytes``); the C helper locates and checks the
+    frames of a slab in one call, and with libdeflate (``_walk.HAVE_LIBDEFLATE``) inflates
+    a whole run of them straight into the run's buffer, checking ISIZE and CRC32, in one
+    more call with the GIL released: no Python step and no copy per block. Without
+    libdeflate each block is inflated by the ``deflate`` package and copied once.
+
+    With ``threads > 1``, once :meth:`start_read_ahead` is called, runs of about
+    ``target_bytes`` are planned ahead and inflated in a thread pool while the caller
+    works on earlier ones; memory stays at a few runs and slabs whatever the file size.
+    Before that (reading a header, say) runs are inflated on demand, as with one thread.
+
+    Errors are raised when the caller reaches the bad block, not when read-ahead meets it:
+    a caller that stops early (a virtual-offset range ending before a truncated tail)
+    never sees errors from bytes it did not need. A run is handed over with the good
+    blocks before a bad one; the next :meth:`read` raises.
 
     Parameters
     ----------
@@ -305,14 +382,356 @@ def iter_blocks(
         Whether the stream must end with the BGZF EOF marker. Whole files: yes (a file
         without it is truncated; samtools only warns, we refuse). Ranged reads that end
         mid-file: no (the stream may then also end inside a block; that raises only if
-        the consumer asks for that block).
+        the caller asks for that block).
+    limit
+        Compressed offset from which blocks are not read by :meth:`read` (only by
+        :meth:`read_beyond_limit`): a ranged read's blocks past its end position.
+    gap
+        Free bytes left at the front of every run's buffer.
     slab_bytes
         Largest single read from the stream.
+    """
+
+    def __init__(
+        self,
+        fileobj: BinaryIO,
+        *,
+        name: str,
+        start_coffset: int = 0,
+        threads: int = 1,
+        require_eof: bool = True,
+        limit: int | None = None,
+        gap: int = 0,
+        slab_bytes: int = SLAB_BYTES,
+    ) -> None:
+        self.name = name
+        self._target_bytes = 0  # > 0 once read-ahead has started
+        self._fileobj = fileobj
+        self._start_coffset = start_coffset
+        self._require_eof = require_eof
+        self._limit = limit
+        self._gap = gap
+        self._slab_bytes = slab_bytes
+        self._want = min(_FIRST_SLAB_BYTES, slab_bytes)
+        self._carry = b""  # bytes of an incomplete frame at the end of the previous slab
+        self._carry_coffset = start_coffset
+        self._slab: _Slab | None = None
+        self._stream_done = False
+        self._saw_frame = False
+        self._last_is_eof = False
+        self._error: BgzfError | None = None  # reached by the caller: raised by every later read
+        self._threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[Future[tuple[InflatedRun | None, BgzfError | None]]] = deque()
+        self._planned_all = False  # read-ahead met the limit or the end of the stream
+
+    def __enter__(self) -> BlockReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start_read_ahead(self, target_bytes: int) -> None:
+        """From now on (with threads > 1) inflate runs of about ``target_bytes`` ahead of the reads."""
+        self._target_bytes = max(1, target_bytes)
+
+    def close(self) -> None:
+        """Stop reading: cancel read-ahead and shut the inflate threads down (the stream is the caller's)."""
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def read(self, min_bytes: int = 1) -> InflatedRun | None:
+        """The next run of blocks before the limit: at least ``min_bytes`` of data when the
+        stream has them, else what is left; ``None`` at the limit or the end of the stream.
+
+        Raises
+        ------
+        BgzfError
+            The next block is bad, truncated, or the stream lacks its EOF marker.
+        """
+        run = self._next_run(min_bytes, self._limit)
+        if run is None or run.size >= min_bytes or self._error is not None:
+            return run
+        parts, total = [run], run.size  # read-ahead runs are target-sized: join a few
+        while total < min_bytes and self._error is None:
+            more = self._next_run(min_bytes - total, self._limit)
+            if more is None:
+                break
+            parts.append(more)
+            total += more.size
+        return _join_runs(parts, self._gap)
+
+    def read_beyond_limit(self, min_bytes: int) -> InflatedRun | None:
+        """Like :meth:`read`, past the limit (when :meth:`read` has returned ``None``): for a
+        record that starts before a range's end and continues after it."""
+        if self._pending:
+            raise RuntimeError("read_beyond_limit: runs before the limit are still unread")
+        return self._next_run(min_bytes, None)
+
+    # --- one run -----------------------------------------------------------------------
+
+    def _next_run(self, min_bytes: int, limit: int | None) -> InflatedRun | None:
+        if self._error is not None:
+            raise self._error
+        if self._threads > 1 and self._target_bytes and limit == self._limit:
+            self._fill_queue()
+            if not self._pending:
+                return None
+            run, error = self._pending.popleft().result()
+            self._fill_queue()
+        else:
+            plan = self._plan(max(min_bytes, 1), limit)
+            if plan is None:
+                return None
+            run, error = _inflate_plan(plan, self._gap, self.name)
+        if error is not None:
+            self._error = error
+            if run is None:
+                raise error
+        return run
+
+    def _fill_queue(self) -> None:
+        """Keep a few runs inflating in the pool (bounded in number and in bytes)."""
+        if self._planned_all:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="bams3-inflate")
+        in_flight = max(1, min(2 * self._threads, _READ_AHEAD_BYTES // self._target_bytes))
+        while len(self._pending) < in_flight:
+            plan = self._plan(self._target_bytes, self._limit)
+            if plan is None:
+                self._planned_all = True
+                return
+            self._pending.append(self._pool.submit(_inflate_plan, plan, self._gap, self.name))
+            if plan.error is not None:
+                self._planned_all = True
+                return
+
+    def _plan(self, min_bytes: int, limit: int | None) -> _Plan | None:
+        """The next frames, at least ``min_bytes`` of data unless the limit, the end of the
+        stream or an error comes first; ``None`` if there are none."""
+        pieces: list[tuple[_Slab, int, int]] = []
+        size = 0
+        error = None
+        while size < min_bytes:
+            slab = self._slab
+            if slab is None or slab.taken == len(slab.frames):
+                if slab is not None and slab.error is not None:
+                    error, slab.error = slab.error, None
+                    break
+                slab = self._slab = self._next_slab()
+                if slab is None:
+                    break
+                continue
+            frames = slab.frames[slab.taken :]
+            if limit is not None:
+                before = int(np.searchsorted(frames[:, 0], limit - slab.coffset, side="left"))
+                if before == 0:
+                    break
+                frames = frames[:before]
+            sizes = np.cumsum(frames[:, 2])
+            k = min(int(np.searchsorted(sizes, min_bytes - size, side="left")) + 1, len(frames))
+            pieces.append((slab, slab.taken, slab.taken + k))
+            slab.taken += k
+            size += int(sizes[k - 1])
+        if not pieces and error is None:
+            return None
+        return _Plan(tuple(pieces), size, error)
+
+    def _next_slab(self) -> _Slab | None:
+        """Read and scan the next slab; ``None`` once the stream is done."""
+        if self._stream_done:
+            return None
+        carry, coffset = self._carry, self._carry_coffset
+        slab = _read_slab(self._fileobj, carry, self._want)
+        at_end = len(slab) - len(carry) < self._want  # _read_slab only comes back short at end of stream
+        self._want = min(2 * self._want, self._slab_bytes)
+        frames, pos, status = _scan_slab(slab)
+        error: BgzfError | None = None
+        if status == _walk.FRAME_BAD_HEADER:
+            error = _header_error(slab, pos, coffset + pos, self.name)
+        elif status == _walk.FRAME_BAD_ISIZE:
+            isize = int.from_bytes(slab[pos + _frame_size(slab, pos) - 4 : pos + _frame_size(slab, pos)], "little")
+            error = BgzfError(
+                f"{self.name}: BGZF block at offset {coffset + pos} declares ISIZE {isize}, above the 65536 limit"
+            )
+        elif at_end and pos < len(slab):
+            error = _truncation_error(slab, pos, coffset + pos, self.name)
+        if len(frames):
+            self._saw_frame = True
+            last_start, last_size = int(frames[-1, 0]), int(frames[-1, 1])
+            self._last_is_eof = slab[last_start : last_start + last_size] == L.BGZF_EOF_MARKER
+        if error is not None or at_end:
+            self._stream_done = True
+            self._carry = b""
+            if error is None and not self._saw_frame and self._start_coffset == 0:
+                error = BgzfError(f"{self.name}: empty file, not BGZF")
+            elif error is None and self._require_eof and not self._last_is_eof:
+                error = BgzfError(
+                    f"{self.name}: missing BGZF EOF marker: the file is truncated (stream ends at offset {coffset + pos})"
+                )
+        else:
+            self._carry = bytes(memoryview(slab)[pos:])
+            self._carry_coffset = coffset + pos
+        return _Slab(slab, coffset, frames, error=error)
+
+
+def _scan_slab(slab: bytearray) -> tuple[NDArray[np.int64], int, int]:
+    """All complete frames of a slab: (table, where scanning stopped, status)."""
+    parts = []
+    pos, status = 0, 0
+    while True:
+        table = np.empty((_SCAN_ROWS, _walk.FRAME_COLUMNS), dtype=np.int64)
+        n, pos, status = _walk.scan_frames(slab, pos, len(slab), table)
+        parts.append(table[:n])
+        if n < _SCAN_ROWS or status:
+            break
+    return (parts[0] if len(parts) == 1 else np.concatenate(parts)), pos, status
+
+
+def _frame_size(buffer: bytes | bytearray, pos: int) -> int:
+    return parse_header(buffer, pos, name="", coffset=0)[1]
+
+
+def _header_error(slab: bytearray, pos: int, coffset: int, name: str) -> BgzfError:
+    """The error :func:`parse_header` gives for the bad header the scanner stopped at."""
+    try:
+        parse_header(slab, pos, name=name, coffset=coffset)
+    except BgzfError as exc:
+        return exc
+    return BgzfError(f"{name}: malformed BGZF block header at offset {coffset}")  # the two checks disagree
+
+
+def _truncation_error(slab: bytearray, pos: int, coffset: int, name: str) -> BgzfError:
+    """The stream ends at ``slab[pos:]``, inside a block."""
+    try:
+        _, block_size = parse_header(slab, pos, name=name, coffset=coffset)  # names non-gzip bytes precisely
+    except BgzfError as exc:
+        return exc
+    return BgzfError(
+        f"{name}: truncated BGZF block at offset {coffset}: file ends after {len(slab) - pos} of its {block_size} bytes"
+    )
+
+
+def _inflate_plan(plan: _Plan, gap: int, name: str) -> tuple[InflatedRun | None, BgzfError | None]:
+    """Inflate a plan's frames into one new buffer (also the thread-pool task: no GIL held
+    while inflating). Returns the run of good blocks (``None`` if none) and the error that
+    stopped it, if any."""
+    count = sum(end - first for _, first, end in plan.pieces)
+    data = np.empty(gap + plan.size, dtype=np.uint8)
+    coffsets = np.empty(count, dtype=np.int64)
+    csizes = np.empty(count, dtype=np.int64)
+    starts = np.empty(count, dtype=np.int64)
+    pos, done = gap, 0
+    error = plan.error
+    for slab, first, end in plan.pieces:
+        frames = slab.frames[first:end]
+        k = end - first
+        coffsets[done : done + k] = slab.coffset + frames[:, 0]
+        csizes[done : done + k] = frames[:, 1]
+        starts[done] = pos
+        np.cumsum(frames[:-1, 2], out=starts[done + 1 : done + k])
+        starts[done + 1 : done + k] += pos
+        good, pos, bad = _INFLATE_FRAMES(slab, frames, data, pos, name)
+        done += good
+        if bad is not None:
+            error = bad
+            break
+    if done == 0:
+        return None, error
+    return InflatedRun(data, gap, pos, coffsets[:done], csizes[:done], starts[:done]), error
+
+
+def _inflate_frames_c(
+    slab: _Slab, frames: NDArray[np.int64], data: NDArray[np.uint8], pos: int, name: str
+) -> tuple[int, int, BgzfError | None]:
+    """Inflate consecutive frames with libdeflate in one C call: (good blocks, data end, error)."""
+    start, stop = int(frames[0, 0]), int(frames[-1, 0] + frames[-1, 1])
+    good, _, pos, status, detail = _walk.inflate_frames(slab.buf, start, stop, data, pos)
+    if not status:
+        return good, pos, None
+    coffset = slab.coffset + int(frames[good, 0])
+    isize = int(frames[good, 2])
+    if status == _walk.INFLATE_CORRUPT:
+        message = f"corrupt deflate data in BGZF block at offset {coffset}"
+    elif status == _walk.INFLATE_SIZE:
+        message = f"ISIZE mismatch in BGZF block at offset {coffset}: inflated {detail} bytes, trailer says {isize}"
+    elif status == _walk.INFLATE_CRC:
+        message = f"CRC mismatch in BGZF block at offset {coffset}"
+    elif status == _walk.INFLATE_BAD_ISIZE:
+        message = f"BGZF block at offset {coffset} declares ISIZE {isize}, above the 65536 limit"
+    else:  # the slab was scanned before: a header cannot turn bad unless memory changed under us
+        message = f"malformed BGZF block header at offset {coffset}"
+    return good, pos, BgzfError(f"{name}: {message}")
+
+
+def _inflate_frames_py(
+    slab: _Slab, frames: NDArray[np.int64], data: NDArray[np.uint8], pos: int, name: str
+) -> tuple[int, int, BgzfError | None]:
+    """The fallback without libdeflate: each block through the ``deflate`` package, then copied."""
+    for good, (start, size, _, header_size) in enumerate(frames.tolist()):
+        try:
+            block = _inflate(slab.buf, start, start + size, header_size, slab.coffset + start, name)
+        except BgzfError as exc:
+            return good, pos, exc
+        data[pos : pos + len(block)] = np.frombuffer(block, dtype=np.uint8)
+        pos += len(block)
+    return len(frames), pos, None
+
+
+#: how runs are inflated: with libdeflate straight into the run's buffer when the C helper
+#: has it, else block by block (tests switch this to exercise the fallback)
+_INFLATE_FRAMES = _inflate_frames_c if _walk.HAVE_LIBDEFLATE else _inflate_frames_py
+
+
+def _join_runs(parts: list[InflatedRun], gap: int) -> InflatedRun:
+    """Consecutive runs as one (their data copied into a new buffer)."""
+    size = sum(p.size for p in parts)
+    data = np.empty(gap + size, dtype=np.uint8)
+    pos = gap
+    starts = []
+    for p in parts:
+        data[pos : pos + p.size] = p.data[p.start : p.stop]
+        starts.append(p.starts - p.start + pos)
+        pos += p.size
+    return InflatedRun(
+        data,
+        gap,
+        pos,
+        np.concatenate([p.coffsets for p in parts]),
+        np.concatenate([p.csizes for p in parts]),
+        np.concatenate(starts),
+    )
+
+
+def iter_blocks(
+    fileobj: BinaryIO,
+    *,
+    name: str,
+    start_coffset: int = 0,
+    threads: int = 1,
+    require_eof: bool = True,
+    slab_bytes: int = SLAB_BYTES,
+) -> Iterator[Block]:
+    """Yield the blocks of a BGZF stream, inflated and checked, in file order.
+
+    One :class:`Block` (with a copy of its data) per block: for reading indexes, headers
+    and small ranges. :class:`BlockReader` is the fast path for whole files.
+
+    Parameters
+    ----------
+    fileobj, name, start_coffset, threads, require_eof, slab_bytes
+        As for :class:`BlockReader`.
 
     Raises
     ------
     BgzfError
-        Bad framing, bad data, a truncated block, or a missing EOF marker.
+        Bad framing, bad data, a truncated block, or a missing EOF marker, when the
+        iteration reaches it.
     """
     for run in iter_block_runs(
         fileobj, name=name, start_coffset=start_coffset, threads=threads, require_eof=require_eof, slab_bytes=slab_bytes
@@ -330,143 +749,19 @@ def iter_block_runs(
     require_eof: bool = True,
     slab_bytes: int = SLAB_BYTES,
 ) -> Iterator[list[RawBlock]]:
-    """:func:`iter_blocks` in runs of consecutive blocks, as plain ``(coffset, csize, data)`` tuples.
-
-    The fast path under :class:`~bams3.bam.reader.BamReader`: a 30x genome has millions
-    of blocks, and handing them over a run at a time, without an object per block,
-    keeps the per-block Python cost to a few hundred nanoseconds. Same parameters,
-    checks and error timing as :func:`iter_blocks`.
-    """
-    runs = _iter_frame_runs(fileobj, name=name, start_coffset=start_coffset, require_eof=require_eof, slab_bytes=slab_bytes)
-    if threads <= 1:
-        for slab, frames in runs:
-            blocks, error = _inflate_run(slab, frames, name)
-            if blocks:
-                yield blocks
-            if error is not None:
-                raise error
-        return
-    yield from _iter_runs_threaded(runs, name=name, threads=threads)
-
-
-def _inflate_run(slab: bytearray, frames: list[_FrameSpan], name: str) -> tuple[list[RawBlock], BgzfError | None]:
-    """Inflate consecutive frames of one slab (also the thread-pool task: libdeflate drops the GIL).
-
-    Returns the blocks inflated and, if a frame was bad, its error: the caller hands
-    the good blocks over before raising it.
-    """
-    out: list[RawBlock] = []
-    for coffset, start, end, header_size in frames:
-        try:
-            data = _inflate(slab, start, end, header_size, coffset, name)
-        except BgzfError as exc:
-            return out, exc
-        out.append((coffset, end - start, data))
-    return out, None
-
-
-def _iter_runs_threaded(
-    runs: Iterator[tuple[bytearray, list[_FrameSpan]]], *, name: str, threads: int
-) -> Iterator[list[RawBlock]]:
-    """Inflate runs in a pool, keeping a bounded number of tasks in flight, results in order."""
-    max_in_flight = 2 * threads
-    pending: deque[Future[tuple[list[RawBlock], BgzfError | None]] | BgzfError] = deque()
-    exhausted = False
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bams3-inflate") as pool:
-        try:
-            while True:
-                while not exhausted and len(pending) < max_in_flight:
-                    try:
-                        slab, frames = next(runs)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    except BgzfError as exc:  # deferred until the consumer reaches it
-                        exhausted = True
-                        pending.append(exc)
-                        break
-                    pending.append(pool.submit(_inflate_run, slab, frames, name))
-                if not pending:
-                    return
-                item = pending.popleft()
-                if isinstance(item, BgzfError):
-                    raise item
-                blocks, error = item.result()
-                if blocks:
-                    yield blocks
-                if error is not None:
-                    raise error
-        finally:
-            for item in pending:
-                if isinstance(item, Future):
-                    item.cancel()
-
-
-def _iter_frame_runs(
-    fileobj: BinaryIO, *, name: str, start_coffset: int, require_eof: bool, slab_bytes: int
-) -> Iterator[tuple[bytearray, list[_FrameSpan]]]:
-    """Locate the frames of the stream, slab by slab, in runs of at most _BLOCKS_PER_TASK.
-
-    A framing error is raised after the run of good frames before it has been yielded.
-    At the end of the stream, checks for truncation and for the EOF marker.
-    """
-    carry = b""  # bytes of an incomplete frame at the end of the previous slab
-    coffset = start_coffset  # file offset of carry[0]
-    want = min(_FIRST_SLAB_BYTES, slab_bytes)
-    last_frame_is_eof = False
-    saw_frame = False
-    eof_marker = L.BGZF_EOF_MARKER
-    eof_size = len(eof_marker)
-    while True:
-        slab = _read_slab(fileobj, carry, want)
-        at_end = len(slab) - len(carry) < want  # _read_slab only comes back short at end of stream
-        want = min(2 * want, slab_bytes)
-        pos = 0
-        size = len(slab)
-        run: list[_FrameSpan] = []
-        error: BgzfError | None = None
-        try:
-            while pos < size:
-                if size - pos < L.BGZF_MIN_HEADER_SIZE:
-                    if not at_end:
-                        break
-                    parse_header(slab, pos, name=name, coffset=coffset)  # names non-gzip bytes precisely
-                    raise BgzfError(f"{name}: truncated BGZF block at offset {coffset}: file ends inside the block header")
-                if slab[pos : pos + 4] == _COMMON_PREFIX and slab[pos + 10 : pos + 16] == _COMMON_EXTRA:
-                    header_size = L.BGZF_MIN_HEADER_SIZE
-                    block_size = slab[pos + 16] + (slab[pos + 17] << 8) + 1
-                    if block_size < L.BGZF_MIN_HEADER_SIZE + L.BGZF_TRAILER_SIZE:
-                        parse_header(slab, pos, name=name, coffset=coffset)  # raises the size error
-                else:
-                    header_size, block_size = parse_header(slab, pos, name=name, coffset=coffset)
-                if size - pos < block_size:
-                    if at_end:
-                        raise BgzfError(
-                            f"{name}: truncated BGZF block at offset {coffset}: file ends after {size - pos} of its {block_size} bytes"
-                        )
-                    break
-                run.append((coffset, pos, pos + block_size, header_size))
-                last_frame_is_eof = block_size == eof_size and slab[pos : pos + eof_size] == eof_marker
-                pos += block_size
-                coffset += block_size
-                if len(run) == _BLOCKS_PER_TASK:
-                    saw_frame = True
-                    yield slab, run
-                    run = []
-        except BgzfError as exc:
-            error = exc
-        if run:
-            saw_frame = True
-            yield slab, run
-        if error is not None:
-            raise error
-        if at_end and pos >= size:
-            break
-        carry = bytes(memoryview(slab)[pos:])
-    if not saw_frame and start_coffset == 0:
-        raise BgzfError(f"{name}: empty file, not BGZF")
-    if require_eof and not last_frame_is_eof:
-        raise BgzfError(f"{name}: missing BGZF EOF marker: the file is truncated (stream ends at offset {coffset})")
+    """:func:`iter_blocks` in runs of consecutive blocks, as plain ``(coffset, csize, data)`` tuples."""
+    reader = BlockReader(
+        fileobj,
+        name=name,
+        start_coffset=start_coffset,
+        threads=threads,
+        require_eof=require_eof,
+        slab_bytes=slab_bytes,
+    )
+    with reader:
+        reader.start_read_ahead(_ITER_RUN_BYTES)
+        while (run := reader.read(_ITER_RUN_BYTES)) is not None:
+            yield run.blocks()
 
 
 def _read_slab(fileobj: BinaryIO, carry: bytes, want: int) -> bytearray:

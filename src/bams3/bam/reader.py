@@ -2,10 +2,12 @@
 
 :class:`BamReader` takes any binary stream (a local file, a ranged remote stream, a
 ``BytesIO``), reads the header, then yields :class:`~bams3.bam.records.RecordBatch`
-objects of about ``target_bytes`` of inflated data each: BGZF blocks are inflated
-(:func:`~bams3.bam.bgzf.iter_block_runs`), each copied once into the batch buffer and
-walked in C as it arrives. A record cut by the batch boundary is carried into the next
-batch, so memory stays at one slab plus one batch whatever the file size.
+objects of about ``target_bytes`` of inflated data each. Each batch is one run of BGZF
+blocks inflated into one buffer (:class:`~bams3.bam.bgzf.BlockReader`), walked in C in
+one call. A record cut by the batch boundary is carried into the next batch: it is
+copied into the free bytes the block reader leaves in front of every run, so the run
+itself is never copied, and memory stays at one slab plus a batch or two whatever the
+file size.
 
 Chunk and shard jobs use :meth:`BamReader.from_virtual_range`: the stream starts at the
 block holding the start position, and reading stops as soon as the records reach the
@@ -14,7 +16,6 @@ end position, without asking the stream for blocks it does not need.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import chain
 from typing import BinaryIO
 
 import numpy as np
@@ -22,7 +23,7 @@ import numpy as np
 from ..errors import BamFormatError
 from . import _layout as L
 from . import _walk
-from .bgzf import RawBlock, VirtualPosition, iter_block_runs
+from .bgzf import BlockReader, InflatedRun, VirtualPosition
 from .header import BamHeader, HeaderParser
 from .records import RECORD_DTYPE, RecordBatch, grow_rows
 
@@ -33,6 +34,13 @@ __all__ = ["BamReader", "read_header", "DEFAULT_BATCH_BYTES"]
 DEFAULT_BATCH_BYTES = 2 * 1024 * 1024
 #: rows allocated per batch byte before the walker asks for more (records are rarely < 128 B)
 _BYTES_PER_ROW_GUESS = 128
+#: free bytes in front of every run for the record carried over from the previous batch:
+#: short-read records are < 1 KB; a longer carry costs one copy of the run
+_CARRY_GAP = 64 * 1024
+
+#: a block table: where each block's data starts in a buffer, and the block's compressed offset
+_Table = tuple[np.ndarray, np.ndarray]
+_EMPTY_TABLE: _Table = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
 
 
 def read_header(fileobj: BinaryIO, *, name: str) -> BamHeader:
@@ -41,41 +49,41 @@ def read_header(fileobj: BinaryIO, *, name: str) -> BamHeader:
     Reads as few blocks as the header needs (a first read of 64 KiB covers most), so it
     is cheap on a remote stream.
     """
-    runs = iter_block_runs(fileobj, name=name, require_eof=False)
-    try:
-        header, _, _ = _read_header(chain.from_iterable(runs), name=name)
-    finally:
-        runs.close()
+    with BlockReader(fileobj, name=name, require_eof=False) as blocks:
+        header, _, _ = _read_header(blocks, name=name)
     return header
 
 
-def _read_header(blocks: Iterator[RawBlock], *, name: str) -> tuple[BamHeader, bytes, list[tuple[int, int]]]:
+def _read_header(blocks: BlockReader, *, name: str) -> tuple[BamHeader, bytes, _Table]:
     """Parse the header from the first blocks; return it, the bytes after it, and their block table."""
     parser = HeaderParser(name=name)
     data = bytearray()
-    table: list[tuple[int, int]] = []  # (position in data, block coffset)
-    for coffset, _, block_data in blocks:
-        table.append((len(data), coffset))
-        data += block_data
+    starts: list[np.ndarray] = []
+    coffsets: list[np.ndarray] = []
+    # one block first (the header usually fits), then double: few reads for a big header
+    while (run := blocks.read(max(1, len(data)))) is not None:
+        starts.append(run.starts - run.start + len(data))
+        coffsets.append(run.coffsets)
+        data += memoryview(run.data[run.start : run.stop])
         header = parser.feed(data)
         if header is not None:
             size = parser.size or 0
-            rest_table = _carry_table(table, size)
-            return header, bytes(data[size:]), rest_table
+            table = _cut_table((np.concatenate(starts), np.concatenate(coffsets)), size)
+            return header, bytes(data[size:]), table
     if not data:
         raise BamFormatError(f"{name}: no BAM data: the BGZF stream is empty")
     raise BamFormatError(f"{name}: truncated BAM header (the data ends after {len(data)} bytes)")
 
 
-def _carry_table(table: list[tuple[int, int]], cut: int) -> list[tuple[int, int]]:
-    """The block-table entries that cover ``data[cut:]``, re-based so ``cut`` is position 0.
+def _cut_table(table: _Table, cut: int) -> _Table:
+    """The entries of a block table that cover ``data[cut:]``, re-based so ``cut`` is position 0.
 
     The entry of the block the cut falls in gets a position <= 0: the virtual offset of
     the byte at new position ``p`` is still ``coffset << 16 | (p - position)``.
     """
-    starts = [start for start, _ in table]
+    starts, coffsets = table
     first = max(0, int(np.searchsorted(starts, cut, side="right")) - 1)
-    return [(start - cut, coffset) for start, coffset in table[first:]]
+    return starts[first:] - cut, coffsets[first:]
 
 
 class BamReader:
@@ -88,7 +96,8 @@ class BamReader:
     name
         File or URL (signature redacted) to name in error messages.
     threads
-        Threads inflating BGZF blocks (1: inflate in the calling thread).
+        Threads inflating BGZF blocks (1: inflate in the calling thread; more: runs of
+        blocks are inflated ahead while the caller works on the current batch).
 
     Examples
     --------
@@ -99,15 +108,14 @@ class BamReader:
 
     def __init__(self, fileobj: BinaryIO, *, name: str, threads: int = 1) -> None:
         self.name = name
-        self._runs = iter_block_runs(fileobj, name=name, threads=threads)
-        self._blocks = chain.from_iterable(self._runs)
+        self._blocks = BlockReader(fileobj, name=name, threads=threads, gap=_CARRY_GAP)
         try:
-            self.header, self._carry, self._carry_blocks = _read_header(self._blocks, name=name)
+            self.header, carry, self._carry_table = _read_header(self._blocks, name=name)
         except BaseException:
-            self._runs.close()
+            self._blocks.close()
             raise
+        self._carry: bytes | np.ndarray = carry
         self._end: int | None = None
-        self._next_coffset: int | None = None
         self._done = False
 
     @classmethod
@@ -144,33 +152,39 @@ class BamReader:
         self.name = name
         self.header = header
         self._end = None if end is None else int(end)
-        self._next_coffset = None
         self._done = False
-        self._runs = iter_block_runs(
-            fileobj, name=name, start_coffset=start.compressed, threads=threads, require_eof=end is None
+        # blocks starting at or after ``limit`` hold only records at or after ``end``
+        limit = None if end is None else end.compressed + (1 if end.uncompressed else 0)
+        self._blocks = BlockReader(
+            fileobj,
+            name=name,
+            start_coffset=start.compressed,
+            threads=threads,
+            require_eof=end is None,
+            limit=limit,
+            gap=_CARRY_GAP,
         )
-        self._blocks = chain.from_iterable(self._runs)
-        self._carry, self._carry_blocks = b"", []
+        self._carry, self._carry_table = b"", _EMPTY_TABLE
         if end is not None and end <= start:
             self._done = True
             return self
         try:
-            first = next(self._blocks, None)
+            run = self._blocks.read(1)
         except BaseException:
-            self._runs.close()
+            self._blocks.close()
             raise
-        if first is None:
+        if run is None:
             self._done = True
             return self
-        coffset, csize, data = first
-        if start.uncompressed > len(data):
-            self._runs.close()
+        first_size = (int(run.starts[1]) if len(run.starts) > 1 else run.stop) - int(run.starts[0])
+        if start.uncompressed > first_size:
+            self._blocks.close()
             raise BamFormatError(
-                f"{name}: virtual position {start} points past the end of its block ({len(data)} bytes)"
+                f"{name}: virtual position {start} points past the end of its block ({first_size} bytes)"
             )
-        self._carry = bytes(data[start.uncompressed :])
-        self._carry_blocks = [(-start.uncompressed, coffset)]
-        self._next_coffset = coffset + csize
+        at = run.start + start.uncompressed
+        self._carry = run.data[at : run.stop]  # a view: walked where it is, never copied
+        self._carry_table = (run.starts - at, run.coffsets)
         return self
 
     def __enter__(self) -> BamReader:
@@ -181,7 +195,7 @@ class BamReader:
 
     def close(self) -> None:
         """Stop reading (shuts the inflate threads down); the stream itself is the caller's."""
-        self._runs.close()
+        self._blocks.close()
         self._done = True
 
     def batches(self, *, target_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[RecordBatch]:
@@ -199,62 +213,49 @@ class BamReader:
             stream that ends inside a record.
         """
         end = self._end
-        carry, table = self._carry, self._carry_blocks
-        self._carry, self._carry_blocks = b"", []
-        exhausted = self._done
+        blocks = self._blocks
+        blocks.start_read_ahead(target_bytes)
+        carry, table = self._carry, self._carry_table
+        self._carry, self._carry_table = b"", _EMPTY_TABLE
         walked = False  # whether ``carry`` is the incomplete tail of a walked batch (else: fresh data)
-        while True:
-            wanted = max(target_bytes, _bytes_needed(carry) if walked else 0)
-            batch = _BatchBuffer(carry, table, capacity=wanted, name=self.name)
-            added = False
-            while not exhausted:
-                if end is not None and self._next_coffset is not None and _past(self._next_coffset, end):
+        while not self._done:
+            if walked or not len(carry):
+                needed = _bytes_needed(carry) - len(carry) if len(carry) else 0
+                run = blocks.read(max(target_bytes - len(carry), needed, 1))
+                if run is None and needed > 0:
                     # later blocks hold only records at or after ``end``: read on only to
                     # complete the record carried over (it started before ``end``)
-                    if not walked or batch.used >= _bytes_needed(carry):
-                        break
-                elif batch.used >= wanted:
+                    run = blocks.read_beyond_limit(needed)
+                if run is None:
+                    if len(carry):
+                        raise self._truncated(table)
                     break
-                block = next(self._blocks, None)
-                if block is None:
-                    exhausted = True
-                    break
-                coffset, csize, data = block
-                self._next_coffset = coffset + csize
-                if data:
-                    batch.append(coffset, data)
-                    added = True
-            if not added and (walked or not len(carry)):
-                if len(carry):
-                    raise self._truncated(table)
-                break
-            buffer, rows, next_pos = batch.finish()
-            starts = np.fromiter((s for s, _ in table), dtype=np.int64, count=len(table))
-            coffsets = np.fromiter((c for _, c in table), dtype=np.uint64, count=len(table))
-            which = np.searchsorted(starts, rows["offset"], side="right") - 1
-            rows["voffset"] = (coffsets[which] << np.uint64(L.VIRTUAL_SHIFT)) | (rows["offset"] - starts[which]).astype(
-                np.uint64
-            )
-            _check_reference_ids(rows, self.header.n_references, self.name)
+                if not run.size:
+                    continue  # only empty blocks (the EOF marker)
+                buffer, table = _join(carry, table, run)
+            else:  # data that came with the header or the range start: walk it as it is
+                buffer = carry if isinstance(carry, np.ndarray) else np.frombuffer(carry, dtype=np.uint8)
+            walked = True
+            rows, next_pos = _walk_buffer(buffer, table, self.header.n_references, self.name)
             stop = False
             if end is not None:
                 cut = int(np.searchsorted(rows["voffset"], np.uint64(end), side="left"))
                 if cut < len(rows):
                     rows, stop = rows[:cut], True
                 elif next_pos < len(buffer):
-                    stop = _voffset_at(next_pos, starts, coffsets) >= end
+                    stop = _voffset_at(next_pos, table) >= end
+            buffer.flags.writeable = False
             if len(rows):
                 yield RecordBatch(buffer, rows)
             if stop:
                 break
-            # a copy, so that the previous buffer is freed once the consumer drops its batch
-            carry = bytes(buffer[next_pos:])
-            table = _carry_table(table, next_pos) if carry else []
-            walked = True
+            # a copy, so that the batch's buffer is freed once the consumer drops the batch
+            carry = buffer[next_pos:].tobytes()
+            table = _cut_table(table, next_pos) if carry else _EMPTY_TABLE
         self._done = True
 
-    def _truncated(self, table: list[tuple[int, int]]) -> BamFormatError:
-        where = VirtualPosition.from_int(_voffset_at(0, *_table_arrays(table)))
+    def _truncated(self, table: _Table) -> BamFormatError:
+        where = VirtualPosition.from_int(_voffset_at(0, table))
         if self._end is None:
             return BamFormatError(f"{self.name}: truncated BAM record at virtual offset {where}: the data ends inside it")
         return BamFormatError(
@@ -262,99 +263,61 @@ class BamReader:
         )
 
 
-class _BatchBuffer:
-    """One batch being built: inflated blocks are appended and walked as they arrive.
+def _join(carry: bytes | np.ndarray, table: _Table, run: InflatedRun) -> tuple[np.ndarray, _Table]:
+    """The carried bytes followed by the run's data, as one buffer, and its block table.
 
-    Copying a block that was just inflated and walking the records it completes in the
-    same C call (:func:`_walk.append_walk`) reads every record header while it is still
-    in cache; a join of the whole batch followed by a walk costs twice as much. The
-    buffer is an uninitialised numpy array (a bytearray would be zero-filled first).
+    The carry goes into the free bytes in front of the run (no copy of the run) when it
+    fits there, which it does unless a record is longer than the gap.
     """
+    n = len(carry)
+    if n <= run.start:
+        base = run.start - n
+        buffer = run.data[base : run.stop]
+        if n:
+            buffer[:n] = np.frombuffer(carry, dtype=np.uint8) if isinstance(carry, bytes) else carry
+    else:
+        base = run.start - n
+        buffer = np.empty(n + run.size, dtype=np.uint8)
+        buffer[:n] = np.frombuffer(carry, dtype=np.uint8) if isinstance(carry, bytes) else carry
+        buffer[n:] = run.data[run.start : run.stop]
+    starts = run.starts - base
+    if not n:
+        return buffer, (starts, run.coffsets)
+    return buffer, (np.concatenate((table[0], starts)), np.concatenate((table[1], run.coffsets)))
 
-    def __init__(self, carry: bytes | np.ndarray, table: list[tuple[int, int]], *, capacity: int, name: str) -> None:
-        self.name = name
-        self.table = table
-        self.data = np.empty(max(capacity, len(carry)) + L.BGZF_MAX_ISIZE, dtype=np.uint8)
-        self.used = len(carry)
-        if self.used:
-            self.data[: self.used] = np.frombuffer(carry, dtype=np.uint8) if isinstance(carry, bytes) else carry
-        self.walk_pos = 0
-        self.rows = np.empty(len(self.data) // _BYTES_PER_ROW_GUESS + 64, dtype=RECORD_DTYPE)
-        self.n_rows = 0
 
-    def append(self, coffset: int, block: bytes | bytearray) -> None:
-        if self.used + len(block) > len(self.data):
-            grown = np.empty(2 * (self.used + len(block)), dtype=np.uint8)
-            grown[: self.used] = self.data[: self.used]
-            self.data = grown
-        self.table.append((self.used, coffset))
+def _walk_buffer(buffer: np.ndarray, table: _Table, n_references: int, name: str) -> tuple[np.ndarray, int]:
+    """The rows of every complete record in ``buffer``, virtual offsets filled in and
+    reference ids checked (in the same C pass), and where the incomplete tail starts."""
+    rows = np.empty(len(buffer) // _BYTES_PER_ROW_GUESS + 64, dtype=RECORD_DTYPE)
+    starts, coffsets = table
+    filled, pos = 0, 0
+    while True:
         try:
-            n, self.walk_pos = _walk.append_walk(
-                self.data, self.used, block, self.walk_pos, self.rows, self.n_rows, L.MAX_RECORD_BYTES
+            n, pos = _walk.walk_blocks(
+                buffer, pos, len(buffer), rows[filled:], L.MAX_RECORD_BYTES, starts, coffsets, n_references
             )
         except _walk.WalkError as exc:
-            raise self._error(exc) from None
-        self.used += len(block)
-        self.n_rows += n
-        if self.n_rows == len(self.rows):
-            self._walk_rest()
-
-    def finish(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """The read-only buffer, the rows, and where the incomplete tail starts."""
-        self._walk_rest()
-        buffer = self.data[: self.used]
-        buffer.flags.writeable = False
-        return buffer, self.rows[: self.n_rows], self.walk_pos
-
-    def _walk_rest(self) -> None:
-        """Walk what append_walk left (rows full, or data that came with the carry)."""
-        while True:
-            if self.n_rows == len(self.rows):
-                self.rows = grow_rows(self.rows, self.n_rows)
-            try:
-                n, self.walk_pos = _walk.walk(
-                    self.data, self.walk_pos, self.used, self.rows[self.n_rows :], L.MAX_RECORD_BYTES
-                )
-            except _walk.WalkError as exc:
-                raise self._error(exc) from None
-            self.n_rows += n
-            if self.n_rows < len(self.rows):
-                return
-
-    def _error(self, exc: Exception) -> BamFormatError:
-        message, offset = exc.args
-        where = VirtualPosition.from_int(_voffset_at(offset, *_table_arrays(self.table)))
-        return BamFormatError(f"{self.name}: {message} (record at virtual offset {where})")
+            message, offset = exc.args
+            where = VirtualPosition.from_int(_voffset_at(offset, table))
+            raise BamFormatError(f"{name}: {message} (record at virtual offset {where})") from None
+        except _walk.RefIdError as exc:
+            field, value, offset = exc.args
+            where = VirtualPosition.from_int(_voffset_at(offset, table))
+            raise BamFormatError(
+                f"{name}: record at virtual offset {where} has {field} {value}, but the header lists {n_references} references"
+            ) from None
+        filled += n
+        if filled < len(rows):
+            return rows[:filled], pos
+        rows = grow_rows(rows, filled)
 
 
-def _table_arrays(table: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    return np.array([s for s, _ in table], dtype=np.int64), np.array([c for _, c in table], dtype=np.uint64)
-
-
-def _past(coffset: int, end: int) -> bool:
-    """Whether a block starting at ``coffset`` lies wholly at or after virtual offset ``end``."""
-    end_c, end_u = end >> L.VIRTUAL_SHIFT, end & L.VIRTUAL_UOFFSET_MASK
-    return coffset > end_c or (coffset == end_c and end_u == 0)
-
-
-def _voffset_at(pos: int, starts: np.ndarray, coffsets: np.ndarray) -> int:
+def _voffset_at(pos: int, table: _Table) -> int:
     """Virtual offset of buffer position ``pos`` given the batch's block table."""
+    starts, coffsets = table
     i = max(0, int(np.searchsorted(starts, pos, side="right")) - 1)
     return int(coffsets[i]) << L.VIRTUAL_SHIFT | (pos - int(starts[i]))
-
-
-def _check_reference_ids(rows: np.ndarray, n_ref: int, name: str) -> None:
-    """refID and next_refID must be -1 or index the header's reference list (as htslib checks)."""
-    for field in ("ref_id", "next_ref_id"):
-        ids = rows[field]
-        bad = (ids < -1) | (ids >= n_ref)
-        if bad.any():
-            i = int(np.argmax(bad))
-            where = VirtualPosition.from_int(int(rows["voffset"][i]))
-            raise BamFormatError(
-                f"{name}: record at virtual offset {where} has {field} {int(ids[i])}, "
-                f"but the header lists {n_ref} references"
-            )
 
 
 def _bytes_needed(carry: bytes | np.ndarray) -> int:
