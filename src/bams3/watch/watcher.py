@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 #: seconds between two looks at the running processes
 POLL_SECONDS = 0.5
+#: seconds to wait after a failed cursor update before the next try between ticks
+#: (at most a sixth of the lease, so that a renewal still has tries left before it runs out)
+RETRY_SECONDS = 5.0
 
 
 def new_run_id(now: float) -> str:
@@ -104,6 +107,7 @@ class Watcher:
         self._ended: dict[str, tuple[Outcome, str]] = {}  # outcomes not yet in the cursor
         self._renewed_at = 0.0
         self._leases_end = 0.0  # when the leases last written run out
+        self._retry_at = 0.0  # no cursor update between ticks before this (after a failure)
         #: runs of this watcher that failed (``--once`` exits non-zero when there were any)
         self.failed_runs = 0
         #: ticks in which a source could not be listed
@@ -213,12 +217,16 @@ class Watcher:
                 child.stop(grace=self.stop_grace)
 
     def maintain(self) -> None:
-        """Record ended runs and renew leases when due; stop the runs if the leases ran out
-        without the cursor being reachable."""
+        """Record ended runs and renew leases when due; stop the runs whose leases ran out
+        because the cursor could not be reached."""
         self._reap()
         now = self.clock()
+        if self._children and now >= self._leases_end:
+            log.error("the leases of %d run(s) ran out without reaching the cursor %s; stopping them (they will be "
+                      "retried)", len(self._children), self.cursor.url)
+            self._stop_children()
         renew = self._renewal_due(now)
-        if not self._ended and not renew:
+        if (not self._ended and not renew) or now < self._retry_at:
             return
 
         def change(state: CursorState) -> tuple[CursorState, frozenset[str]]:
@@ -228,10 +236,7 @@ class Watcher:
             _, lost = self.cursor.update(change)
         except Bams3Error as exc:
             log.warning("cursor %s could not be updated: %s", self.cursor.url, exc)
-            if self._children and self.clock() >= self._leases_end:
-                log.error("the leases of %d run(s) ran out without reaching the cursor; stopping them",
-                          len(self._children))
-                self._stop_children()
+            self._retry_at = self.clock() + min(RETRY_SECONDS, self.settings.lease / 6)
             return
         self._after_update(now, renewed=renew, lost=lost)
 
@@ -306,19 +311,28 @@ class Watcher:
                 first = False
                 next_tick = self.clock() + self.settings.interval
             self.maintain()
-            if once and not self._children and not self._ended:
+            if once and not self._children:
+                if self._ended:  # the last outcomes could not be recorded yet: one more try, errors raised
+                    self.cursor.update(lambda state: self._own_changes(state, self.clock(), renew=False))
+                    self._ended.clear()
                 return
             time.sleep(POLL_SECONDS if once else max(0.0, min(POLL_SECONDS, next_tick - self.clock())))
 
 
 @contextmanager
 def _sigterm_raises_stop() -> Iterator[None]:
-    """Turn SIGTERM into :class:`_Stop` while the loop runs (main thread only)."""
+    """Turn the first SIGTERM into :class:`_Stop` while the loop runs (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
+    stopping = False
+
     def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if stopping:  # already stopping the runs: a second SIGTERM changes nothing
+            return
+        stopping = True
         raise _Stop()
 
     previous = signal.signal(signal.SIGTERM, handler)
