@@ -212,6 +212,18 @@ class CohortResult:
         depth[~self.ok, :] = np.nan
         return depth
 
+    def raise_for_failures(self) -> None:
+        """Raise :class:`~bams3.errors.DatasetError` when any sample failed (for callers that
+        must not publish a partial cohort, such as a workflow job without ``allow_failures``).
+
+        The message counts the failures and quotes the first; each is also in :attr:`outcomes`.
+        """
+        failed = self.failed
+        if failed:
+            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+            raise DatasetError(f"{len(failed)} of {len(self.outcomes)} samples failed; {failed[0].sample}: "
+                               f"{failed[0].error}{more}")
+
     # ------------------------------------------------------------------ serialisation
 
     def to_json(self) -> bytes:
