@@ -1,0 +1,138 @@
+# The Snakemake report: `snakemake --report report.html` (or report.zip) after a run shows
+#
+#   Samples             results/report/samples.html (+ .tsv)   one row per sample: flagstat counts,
+#                                                               chunks, shard jobs, bytes read
+#   Quality control     results/report/{sample}/*.png          per sample: reads and mean MAPQ along
+#                                                               the genome, MAPQ histogram, read fractions
+#   Staging, Publishing results/report/staging.html,           what stage and sync did (when activated)
+#                       results/report/publishing.html
+#
+# The cohort rules add their own heatmap and tables (workflow/rules/cohort.smk). Everything here is
+# drawn from files the other stages already wrote (chunk_stats.parquet, plan.json, summary.json,
+# staged.json, publish/report.json), by bams3.report; matplotlib renders off-screen (Agg).
+#
+# get_final_output (common.smk) adds get_report_outputs(publish=publish), so that a plain
+# `snakemake` builds them and `snakemake --report` finds them. `snakemake report_all` builds only
+# these (after a run made the inputs).
+
+REPORT_DIR = f"{OUT}/report"
+
+#: the per-sample figures, in the order the report lists them
+SAMPLE_FIGURES = ("reads_along_genome", "mapq_along_genome", "mapq_histogram", "read_fractions")
+
+
+def get_report_outputs(*, publish=True):
+    """The report's figures and tables for the activated sections.
+
+    The publishing summary needs the finished publish report, which itself waits for every
+    other output: with publish=False it is left out (what get_sync_publish_input asks for).
+    """
+    outputs = []
+    if is_activated("chunks"):
+        for sample in samples.index:
+            outputs += [f"{REPORT_DIR}/{sample}/{figure}.png" for figure in SAMPLE_FIGURES]
+        outputs += [f"{REPORT_DIR}/samples.html", f"{REPORT_DIR}/samples.tsv"]
+    if is_activated("stage"):
+        outputs.append(f"{REPORT_DIR}/staging.html")
+    if publish and is_activated("sync"):
+        outputs.append(f"{REPORT_DIR}/publishing.html")
+    return outputs
+
+
+def sample_figure(name, caption, label):
+    """A per-sample PNG declared for the report: category "Quality control", one subcategory per sample."""
+    return report(
+        f"{REPORT_DIR}/{{sample}}/{name}.png",
+        caption=f"../report/{caption}",
+        category="Quality control",
+        subcategory="{sample}",
+        labels={"sample": "{sample}", "figure": label},
+    )
+
+
+localrules:
+    report_samples_table,
+    report_staging,
+    report_publishing,
+    report_all,
+
+
+rule report_sample_plots:
+    input:
+        chunks=f"{chunk_dir()}/chunk_stats.parquet",
+        plan=f"{chunk_dir()}/plan.json",
+        summary=f"{chunk_dir()}/summary.json",
+    output:
+        reads_along_genome=sample_figure("reads_along_genome", "reads_along_genome.rst", "reads along the genome"),
+        mapq_along_genome=sample_figure("mapq_along_genome", "mapq_along_genome.rst", "mean MAPQ along the genome"),
+        mapq_histogram=sample_figure("mapq_histogram", "mapq_histogram.rst", "MAPQ histogram"),
+        read_fractions=sample_figure("read_fractions", "read_fractions.rst", "read fractions"),
+    log:
+        "logs/report/sample_plots/{sample}.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 1024 * attempt,
+        runtime=lambda wc, attempt: 15 * attempt,
+    params:
+        sample="{sample}",
+    script:
+        "../../scripts/report_sample_plots.py"
+
+
+rule report_samples_table:
+    input:
+        summaries=expand(f"{OUT}/chunks/{{sample}}/summary.json", sample=samples.index),
+    output:
+        html=report(
+            f"{REPORT_DIR}/samples.html",
+            caption="../report/samples_table.rst",
+            category="Samples",
+            labels={"table": "per-sample summary"},
+        ),
+        tsv=report(
+            f"{REPORT_DIR}/samples.tsv",
+            caption="../report/samples_table.rst",
+            category="Samples",
+            labels={"table": "per-sample summary (TSV, to download)"},
+        ),
+    log:
+        "logs/report/samples_table.log",
+    script:
+        "../../scripts/report_samples_table.py"
+
+
+rule report_staging:
+    input:
+        staged=f"{STAGE_DIR}/staged.json",
+    output:
+        html=report(
+            f"{REPORT_DIR}/staging.html",
+            caption="../report/staging.rst",
+            category="Staging and publishing",
+            labels={"summary": "staging"},
+        ),
+    log:
+        "logs/report/staging.log",
+    script:
+        "../../scripts/report_staging.py"
+
+
+rule report_publishing:
+    input:
+        report=f"{SYNC_DIR}/report.json",
+    output:
+        html=report(
+            f"{REPORT_DIR}/publishing.html",
+            caption="../report/publishing.rst",
+            category="Staging and publishing",
+            labels={"summary": "publishing to S3"},
+        ),
+    log:
+        "logs/report/publishing.log",
+    script:
+        "../../scripts/report_publishing.py"
+
+
+rule report_all:
+    input:
+        get_report_outputs(),
