@@ -1,4 +1,5 @@
-"""Build the small C helper that walks BAM records and inflates BGZF (src/bams3/bam/_walk.c).
+"""Build the small C helpers: the BAM record walker and BGZF inflate (src/bams3/bam/_walk.c),
+and the hot loops of BAMS3 format v2 (src/bams3/dataset/_v2_codec.c).
 
 Everything else about the package lives in pyproject.toml; setuptools still needs
 setup.py to declare a C extension.
@@ -67,7 +68,13 @@ setup(
             "bams3.bam._walk",
             sources=["src/bams3/bam/_walk.c"],
             extra_compile_args=["-O3", "-std=c99"],
-        )
+        ),
+        # BAMS3 format v2: span gather/scatter, aux parsing and the quality range coder
+        Extension(
+            "bams3.dataset._v2_codec",
+            sources=["src/bams3/dataset/_v2_codec.c"],
+            extra_compile_args=["-O3", "-std=c99"],
+        ),
     ],
     cmdclass={"build_ext": BuildExt},
 )

@@ -12,9 +12,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="convert a coordinate-sorted BAM into a BAMS3 dataset",
         description=(
             "Stream a coordinate-sorted BAM (local path, s3:// or https:// URL) once and write a BAMS3 "
-            "dataset (docs/FORMAT.md) straight to a local folder or an s3:// prefix: one zstd object per "
+            "dataset (docs/FORMAT.md) straight to a local folder or an s3:// prefix: one object per "
             "genomic bin, uploaded as it completes, then _metadata.json last. An interrupted conversion "
-            "leaves no _metadata.json; rerunning it starts cleanly."
+            "leaves no _metadata.json; rerunning it starts cleanly. Format 2 (the default) stores each "
+            "field as its own stream (about 0.55x the BAM; counts read positions only), format 1 whole "
+            "records in zstd frames (about 0.97x)."
         ),
     )
     parser.add_argument("input", help="the BAM: path, file://, s3:// or https:// URL")
@@ -23,9 +25,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                         help="genomic bin per chunk, in bases (K/M suffixes; default: %(default)s)")
     parser.add_argument("--workers", type=int, default=1,
                         help="threads compressing frames and uploading chunks (default: %(default)s)")
-    parser.add_argument("--level", type=int, default=None, help="zstd level 1-19 (default: 5, see docs/FORMAT.md)")
+    parser.add_argument("--format", type=int, choices=(1, 2), default=None,
+                        help="BAMS3 format version (default: 2, see docs/FORMAT.md)")
+    parser.add_argument("--level", type=int, default=None,
+                        help="zstd level 1-19 (default: 7 for format 2, 5 for format 1)")
     parser.add_argument("--frame-size", default=None,
-                        help="raw record bytes per zstd frame, the unit of partial reads (default: 256K)")
+                        help="raw record bytes per block (format 2) or zstd frame (format 1), the unit of "
+                             "partial reads (default: 2M for format 2, 256K for format 1)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a dataset already at OUTPUT (it stays readable until the new one is committed)")
     parser.add_argument("--receipt", help="write a JSON receipt (URL, objects, bytes, metadata checksum) here")
@@ -37,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..dataset.writer import DEFAULT_FRAME_BYTES, DEFAULT_LEVEL, convert
+    from ..dataset.writer import DEFAULT_FORMAT, convert
     from ..units import format_bytes, parse_bases, parse_bytes
     from ._common import print_io_stats
 
@@ -46,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
             args.input,
             args.output,
             bin_size=parse_bases(args.chunk_size),
-            level=DEFAULT_LEVEL if args.level is None else args.level,
-            frame_bytes=DEFAULT_FRAME_BYTES if args.frame_size is None else parse_bytes(args.frame_size),
+            format=DEFAULT_FORMAT if args.format is None else args.format,
+            level=args.level,
+            frame_bytes=None if args.frame_size is None else parse_bytes(args.frame_size),
             workers=args.workers,
             overwrite=args.overwrite,
             show_progress=not args.no_progress,

@@ -11,6 +11,9 @@ Version 1 has one codec, ``bams3.bam_records.zstd_frames``. A chunk object is::
   the frame table (per frame: compressed size, raw size, record count, first and last position,
   largest alignment end) packed like the metadata's chunk table, and a fixed 24-byte trailer.
 
+Format version 2 adds ``bams3.fields.v2`` (:mod:`bams3.dataset.fields`): per-field streams in
+blocks, with the same footer container holding a block table.
+
 A chunk's ``footer_size`` is in the metadata, so a reader fetches the footer with one exact ranged
 GET, then only the frames that can overlap its region. Codecs are named and registered here (as
 zarr registers its codecs) so that a later format (per-field streams, issue "v2") adds a codec
@@ -23,13 +26,16 @@ import threading
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Union
 
 import numpy as np
 import zstandard
 
 from ..errors import DatasetError, IntegrityError
 from ._packed import Column, pack_columns, unpack_columns
+
+if TYPE_CHECKING:
+    from .fields.codec import FieldsCodec
 
 __all__ = [
     "ZSTD_FRAMES",
@@ -109,10 +115,7 @@ class FrameTable:
 
     def encode_footer(self) -> bytes:
         """The footer bytes: a skippable zstd frame holding the packed table and the trailer."""
-        _, table = pack_columns(FRAME_COLUMNS, {c.name: getattr(self, c.name) for c in FRAME_COLUMNS})
-        trailer = _TRAILER.pack(FOOTER_VERSION, len(self), len(table), zlib.crc32(table), FOOTER_MAGIC)
-        payload = table + trailer
-        return _SKIPPABLE_HEAD.pack(SKIPPABLE_MAGIC, len(payload)) + payload
+        return encode_footer(FRAME_COLUMNS, {c.name: getattr(self, c.name) for c in FRAME_COLUMNS}, FOOTER_VERSION)
 
     @classmethod
     def decode_footer(cls, footer: bytes, *, chunk_size: int, name: str) -> "FrameTable":
@@ -123,29 +126,51 @@ class FrameTable:
         IntegrityError
             When the footer is damaged or does not describe an object of ``chunk_size`` bytes.
         """
-        if len(footer) < FOOTER_OVERHEAD:
-            raise IntegrityError(f"{name}: chunk footer is {len(footer)} bytes, too short")
-        magic, payload_size = _SKIPPABLE_HEAD.unpack_from(footer, 0)
-        if magic != SKIPPABLE_MAGIC or payload_size != len(footer) - _SKIPPABLE_HEAD.size:
-            raise IntegrityError(f"{name}: no chunk footer where the metadata says it starts")
-        version, n_frames, table_size, crc, trailer_magic = _TRAILER.unpack_from(footer, len(footer) - _TRAILER.size)
-        if trailer_magic != FOOTER_MAGIC:
-            raise IntegrityError(f"{name}: bad chunk footer magic")
-        if version != FOOTER_VERSION:
-            raise DatasetError(f"{name}: chunk footer version {version} is not supported by this bams3")
-        if table_size != len(footer) - FOOTER_OVERHEAD:
-            raise IntegrityError(f"{name}: chunk footer table size {table_size} does not fit the footer")
-        table = bytes(footer[_SKIPPABLE_HEAD.size : _SKIPPABLE_HEAD.size + table_size])
-        if zlib.crc32(table) != crc:
-            raise IntegrityError(f"{name}: chunk footer checksum mismatch")
-        try:
-            frames = cls.from_columns(unpack_columns(FRAME_COLUMNS, n_frames, table, what=f"{name}: frame table"))
-        except DatasetError as exc:
-            raise IntegrityError(str(exc)) from None
+        frames = cls.from_columns(decode_footer(footer, FRAME_COLUMNS, FOOTER_VERSION, name=name))
         if frames.data_size + len(footer) != chunk_size:
             raise IntegrityError(f"{name}: frame sizes add up to {frames.data_size + len(footer)} bytes, "
                                  f"the object has {chunk_size}")
         return frames
+
+
+def encode_footer(columns: tuple[Column, ...], values: Mapping[str, np.ndarray], version: int) -> bytes:
+    """A chunk footer (section 4.2): a skippable zstd frame holding a packed table and the trailer."""
+    rows, table = pack_columns(columns, values)
+    trailer = _TRAILER.pack(version, rows, len(table), zlib.crc32(table), FOOTER_MAGIC)
+    payload = table + trailer
+    return _SKIPPABLE_HEAD.pack(SKIPPABLE_MAGIC, len(payload)) + payload
+
+
+def decode_footer(footer: bytes, columns: tuple[Column, ...], version: int, *, name: str) -> dict[str, np.ndarray]:
+    """The table of a chunk footer written by :func:`encode_footer` with ``version``.
+
+    Raises
+    ------
+    IntegrityError
+        The footer is damaged.
+    DatasetError
+        It has another footer version (written by another codec or a newer bams3).
+    """
+    if len(footer) < FOOTER_OVERHEAD:
+        raise IntegrityError(f"{name}: chunk footer is {len(footer)} bytes, too short")
+    magic, payload_size = _SKIPPABLE_HEAD.unpack_from(footer, 0)
+    if magic != SKIPPABLE_MAGIC or payload_size != len(footer) - _SKIPPABLE_HEAD.size:
+        raise IntegrityError(f"{name}: no chunk footer where the metadata says it starts")
+    found, rows, table_size, crc, trailer_magic = _TRAILER.unpack_from(footer, len(footer) - _TRAILER.size)
+    if trailer_magic != FOOTER_MAGIC:
+        raise IntegrityError(f"{name}: bad chunk footer magic")
+    if found != version:
+        raise DatasetError(f"{name}: chunk footer version {found} is not supported by this bams3 "
+                           f"(its codec reads version {version})")
+    if table_size != len(footer) - FOOTER_OVERHEAD:
+        raise IntegrityError(f"{name}: chunk footer table size {table_size} does not fit the footer")
+    table = bytes(footer[_SKIPPABLE_HEAD.size : _SKIPPABLE_HEAD.size + table_size])
+    if zlib.crc32(table) != crc:
+        raise IntegrityError(f"{name}: chunk footer checksum mismatch")
+    try:
+        return unpack_columns(columns, rows, table, what=f"{name}: chunk footer table")
+    except DatasetError as exc:
+        raise IntegrityError(str(exc)) from None
 
 
 class _ThreadCodecs(threading.local):
@@ -232,18 +257,25 @@ class UnknownCodec:
         return f"{self.name} (not supported by this bams3)"
 
 
-Codec = ZstdFramesCodec | UnknownCodec
+Codec = Union[ZstdFramesCodec, "FieldsCodec", UnknownCodec]
 
 
 def codec_from_dict(data: Mapping[str, object]) -> Codec:
     """The codec an entry of the metadata's ``codecs`` list names."""
+    from .fields.codec import FIELDS_V2, FieldsCodec
+
     name = str(data.get("name"))
     configuration = data.get("configuration") or {}
     if not isinstance(configuration, Mapping):
         raise DatasetError(f"codec {name!r}: configuration must be an object")
-    if name == ZSTD_FRAMES:
-        unknown = set(configuration) - {"level", "frame_bytes"}
+    known: dict[str, tuple[type, set[str]]] = {
+        ZSTD_FRAMES: (ZstdFramesCodec, {"level", "frame_bytes"}),
+        FIELDS_V2: (FieldsCodec, {"level", "block_bytes"}),
+    }
+    if name in known:
+        cls, keys = known[name]
+        unknown = set(configuration) - keys
         if unknown:
             raise DatasetError(f"codec {name!r}: unknown configuration {sorted(unknown)}")
-        return ZstdFramesCodec(**configuration)  # type: ignore[arg-type]
+        return cls(**configuration)  # type: ignore[no-any-return]
     return UnknownCodec(name, configuration)

@@ -3,7 +3,7 @@
 Reading follows zarr v3's discipline: the document is JSON-parsed, its ``format`` and
 ``format_version`` are checked before anything else (readers dispatch on the version), unknown
 top-level keys are refused unless they declare ``"must_understand": false``, the document is
-validated against the JSON Schema shipped in this package (``schema/metadata-v1.schema.json``),
+validated against the JSON Schema of its version shipped in this package (``schema/metadata-v<N>.schema.json``),
 and then checked for internal consistency (totals against the chunk table, chunk order, bins
 against reference lengths), so that a truncated or tampered document is reported as one clear
 line instead of surfacing later as a wrong answer.
@@ -38,13 +38,14 @@ __all__ = [
     "ChunkTable",
     "Totals",
     "DatasetMetadataV1",
+    "DatasetMetadataV2",
     "DatasetMetadata",
     "parse_metadata",
     "metadata_schema",
 ]
 
 FORMAT_NAME = "bams3"
-SUPPORTED_VERSIONS = (1,)
+SUPPORTED_VERSIONS = (1, 2)
 
 #: the chunk table's columns in v1 (a reader needs these; it ignores any extra column)
 CHUNK_COLUMNS: tuple[Column, ...] = (
@@ -66,17 +67,17 @@ _CHUNK_DTYPES = {c.name: c.dtype for c in CHUNK_COLUMNS}
 
 
 @cache
-def metadata_schema() -> dict[str, Any]:
-    """The JSON Schema of ``_metadata.json`` v1 (shipped as package data)."""
-    text = resources.files(__package__).joinpath("schema/metadata-v1.schema.json").read_text("utf-8")
+def metadata_schema(version: int = 1) -> dict[str, Any]:
+    """The JSON Schema of ``_metadata.json`` of format ``version`` (shipped as package data)."""
+    text = resources.files(__package__).joinpath(f"schema/metadata-v{version}.schema.json").read_text("utf-8")
     return json.loads(text)
 
 
 @cache
-def _validator() -> Any:
+def _validator(version: int) -> Any:
     import jsonschema
 
-    schema = metadata_schema()
+    schema = metadata_schema(version)
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
 
@@ -267,7 +268,7 @@ class DatasetMetadataV1:
         DatasetError
             The document breaks the schema or contradicts itself; the message says where.
         """
-        known = set(metadata_schema()["properties"])
+        known = set(metadata_schema(cls.format_version)["properties"])
         for key, value in data.items():
             if key in known:
                 continue
@@ -276,10 +277,11 @@ class DatasetMetadataV1:
                                    "(written by a newer bams3?)")
         import jsonschema
 
-        error = jsonschema.exceptions.best_match(_validator().iter_errors(data))
+        error = jsonschema.exceptions.best_match(_validator(cls.format_version).iter_errors(data))
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-            raise DatasetError(f"{name}: does not match the BAMS3 v1 schema at {where}: {error.message[:200]}")
+            raise DatasetError(f"{name}: does not match the BAMS3 v{cls.format_version} schema at {where}: "
+                               f"{error.message[:200]}")
         run_id = data["run_id"]
         if data["chunk_key_encoding"]["configuration"]["run_id"] != run_id:
             raise DatasetError(f"{name}: the chunk key encoding names another run than run_id")
@@ -320,6 +322,8 @@ class DatasetMetadataV1:
             fail(f"totals say {self.totals.chunks} chunks, the chunk table has {n}")
         if np.any(c["codec"] >= len(self.codecs)):
             fail("a chunk names a codec that is not in the codecs list")
+        if self.format_version < 2 and any(codec.name in _V2_CODECS for codec in self.codecs):
+            fail(f"format_version {self.format_version} cannot name the codecs of version 2")
         if np.any((ref_id < UNPLACED_REF_ID) | (ref_id >= n_refs)):
             fail("a chunk names a reference that is not in the header")
         placed = ref_id >= 0
@@ -359,7 +363,21 @@ class DatasetMetadataV1:
             fail("totals.mapped + totals.unmapped differs from totals.records")
 
 
-DatasetMetadata = DatasetMetadataV1
+@dataclass(frozen=True, eq=False)
+class DatasetMetadataV2(DatasetMetadataV1):
+    """``_metadata.json`` with ``format_version`` 2: the same document, and chunks may use the
+    per-field codec ``bams3.fields.v2`` (docs/FORMAT.md section 4.3). A dataset whose chunks use
+    it MUST say version 2, so that a reader of version 1 refuses it when opening it instead of
+    failing on its first chunk."""
+
+    format_version: ClassVar[Literal[2]] = 2  # type: ignore[assignment]
+
+
+#: codec names a version 1 document may not use
+_V2_CODECS = ("bams3.fields.v2",)
+
+DatasetMetadata = DatasetMetadataV1 | DatasetMetadataV2
+_BY_VERSION: dict[int, type[DatasetMetadataV1]] = {1: DatasetMetadataV1, 2: DatasetMetadataV2}
 
 
 def parse_metadata(data: bytes, *, name: str = METADATA_KEY) -> DatasetMetadata:
@@ -377,7 +395,7 @@ def parse_metadata(data: bytes, *, name: str = METADATA_KEY) -> DatasetMetadata:
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
         raise DatasetError(f"{name}: not BAMS3 metadata (no \"format\": \"bams3\")")
     version = document.get("format_version")
-    if version == 1 and type(version) is int:
-        return DatasetMetadataV1.from_dict(document, name=name)
+    if type(version) is int and version in _BY_VERSION:
+        return _BY_VERSION[version].from_dict(document, name=name)
     raise DatasetError(f"{name}: format_version {version!r} is not supported by bams3 {__version__} "
                        f"(it reads {', '.join(map(str, SUPPORTED_VERSIONS))})")

@@ -9,9 +9,10 @@ planned against it. A region query:
 2. for ``count``, answers chunks whose records all start inside the region from the chunk
    table alone;
 3. fetches the footers of the other chunks (one exact ranged GET each, cached), picks the
-   frames that can overlap in the same way (and, for ``count``, counts frames wholly inside
-   from the frame table);
-4. fetches those frames with merged ranged GETs, decodes them, and keeps the records with
+   frames (version 2: blocks) that can overlap in the same way (and, for ``count``, counts
+   those wholly inside from the table);
+4. fetches those frames with merged ranged GETs -- of a version 2 block, only the small core
+   stream (positions, ends, flags) for a count, every stream for records --, decodes them, and keeps the records with
    ``pos < end and end > beg`` -- htslib's overlap rule, so the answer is what
    ``samtools view BAM region`` prints, in the same (file) order.
 
@@ -34,6 +35,8 @@ from ..regions import Region, parse_region
 from ._parallel import ordered_map
 from ._records import decode_records
 from .codecs import FrameTable, UnknownCodec, ZstdFramesCodec
+from .fields.codec import BlockTable, FieldsCodec, block_sizes
+from .fields.container import CorruptStream
 from .keys import METADATA_KEY
 from .metadata import DatasetMetadata, parse_metadata
 
@@ -79,7 +82,7 @@ class _Unit:
 
 
 class Dataset:
-    """An open BAMS3 dataset (format version 1).
+    """An open BAMS3 dataset (format version 1 or 2).
 
     Parameters
     ----------
@@ -172,21 +175,21 @@ class Dataset:
         inside = chunks[self.metadata.chunks.inside(beg, end)[chunks]]
         return QueryPlan(resolved, ref_id, beg, end, chunks, inside)
 
-    def _codec(self, chunk: int) -> ZstdFramesCodec:
+    def _codec(self, chunk: int) -> ZstdFramesCodec | FieldsCodec:
         codec = self.metadata.codec(chunk)
         if isinstance(codec, UnknownCodec):
             codec.require(self.store.key_url(self.metadata.chunk_key(chunk)))
-        assert isinstance(codec, ZstdFramesCodec)
+        assert isinstance(codec, ZstdFramesCodec | FieldsCodec)
         return codec
 
-    def footer(self, chunk: int) -> FrameTable:
-        """The frame table of chunk ``chunk`` (one ranged GET, then cached)."""
+    def footer(self, chunk: int) -> FrameTable | BlockTable:
+        """The frame table (version 1) or block table (version 2) of chunk ``chunk`` (one ranged GET, then cached)."""
         with self._lock:
             table = self._footers.get(chunk)
             if table is not None:
                 self._footers.move_to_end(chunk)
                 return table
-        self._codec(chunk)
+        codec = self._codec(chunk)
         key = self.metadata.chunk_key(chunk)
         size = int(self.metadata.chunks.size[chunk])
         footer_size = int(self.metadata.chunks.footer_size[chunk])
@@ -196,7 +199,8 @@ class Dataset:
             raise IntegrityError(f"{name}: chunk object is missing")
         if len(data) != footer_size:
             raise IntegrityError(f"{name}: chunk object is shorter than the metadata says ({size} bytes)")
-        table = FrameTable.decode_footer(data, chunk_size=size, name=name)
+        kind = BlockTable if isinstance(codec, FieldsCodec) else FrameTable
+        table = kind.decode_footer(data, chunk_size=size, name=name)
         if int(table.n_records.sum()) != int(self.metadata.chunks.n_records[chunk]):
             raise IntegrityError(f"{name}: chunk footer counts {int(table.n_records.sum())} records, "
                                  f"the metadata {int(self.metadata.chunks.n_records[chunk])}")
@@ -206,15 +210,16 @@ class Dataset:
                 self._footers.popitem(last=False)
         return table
 
-    def _footers_for(self, chunks: Iterable[int]) -> dict[int, FrameTable]:
+    def _footers_for(self, chunks: Iterable[int]) -> dict[int, FrameTable | BlockTable]:
         chunks = list(chunks)
         return dict(zip(chunks, self._map(self.footer, chunks)))
 
-    def _units(self, chunk: int, frames: np.ndarray, table: FrameTable) -> list[_Unit]:
-        """Split a chunk's selected frames into fetch units of at most ~_UNIT_BYTES."""
+    def _units(self, chunk: int, frames: np.ndarray, table: FrameTable | BlockTable) -> list[_Unit]:
+        """Split a chunk's selected frames (or blocks) into fetch units of at most ~_UNIT_BYTES."""
         if len(frames) == 0:
             return []
-        sizes = table.comp_size[frames].astype(np.int64)
+        stored = table.comp_size if isinstance(table, FrameTable) else table.rest_sizes + table.sizes["core"]
+        sizes = stored[frames].astype(np.int64)
         group = (np.cumsum(sizes) - sizes) // _UNIT_BYTES
         cuts = np.flatnonzero(np.diff(group)) + 1
         return [_Unit(chunk, part) for part in np.split(frames, cuts)]
@@ -225,8 +230,9 @@ class Dataset:
         return ordered_map(func, items, max_concurrency=self.max_concurrency)
 
     def _fetch_frames(self, unit: _Unit, table: FrameTable) -> list[bytes]:
-        """The decoded (raw record) bytes of a unit's frames, in order."""
+        """The decoded (raw record) bytes of a unit's frames, in order (version 1)."""
         codec = self._codec(unit.chunk)
+        assert isinstance(codec, ZstdFramesCodec)
         key = self.metadata.chunk_key(unit.chunk)
         name = self.store.key_url(key)
         offsets = table.offsets[unit.frames]
@@ -242,8 +248,61 @@ class Dataset:
             out.append(codec.decompress(blob, int(table.raw_size[frame]), name=name))
         return out
 
-    def _decode(self, unit: _Unit, table: FrameTable) -> list[RecordBatch]:
+    def _fetch_blocks(self, unit: _Unit, table: BlockTable, *, core_only: bool) -> list[tuple[bytes, bytes]]:
+        """(core, rest) stream bytes of a unit's blocks (rest empty with ``core_only``): one
+        merged ranged GET for the core streams and, unless ``core_only``, one for the rests."""
+        key = self.metadata.chunk_key(unit.chunk)
+        name = self.store.key_url(key)
+        core_at = table.core_offsets[unit.frames]
+        core_end = core_at + table.sizes["core"][unit.frames]
+        ranges = list(zip(core_at.tolist(), core_end.tolist()))
+        if not core_only:
+            rest_at = table.rest_offsets[unit.frames]
+            ranges += list(zip(rest_at.tolist(), (rest_at + table.rest_sizes[unit.frames]).tolist()))
+        try:
+            blobs = self.store.get_ranges(key, ranges)
+        except ObjectNotFoundError:
+            raise IntegrityError(f"{name}: chunk object is missing") from None
+        if any(len(b) != e - a for b, (a, e) in zip(blobs, ranges)):
+            raise IntegrityError(f"{name}: chunk object is shorter than its block table says")
+        n = len(unit.frames)
+        return [(blobs[i], b"" if core_only else blobs[n + i]) for i in range(n)]
+
+    def _decode_blocks(self, unit: _Unit, table: BlockTable) -> list[bytearray]:
+        """The raw BAM records of a unit's blocks (version 2), one buffer per block."""
+        codec = self._codec(unit.chunk)
+        assert isinstance(codec, FieldsCodec)
         name = self.store.key_url(self.metadata.chunk_key(unit.chunk))
+        ref_id = int(self.metadata.chunks.ref_id[unit.chunk])
+        out = []
+        for (core, rest), block in zip(self._fetch_blocks(unit, table, core_only=False), unit.frames.tolist()):
+            try:
+                raw = codec.decode(core, rest, block_sizes(table, block), ref_id=ref_id,
+                                   n_records=int(table.n_records[block]))
+            except CorruptStream as exc:
+                raise IntegrityError(f"{name}: corrupt chunk block {block} ({exc})") from None
+            if len(raw) != int(table.raw_size[block]):
+                raise IntegrityError(f"{name}: block {block} decodes to {len(raw)} bytes, its table says "
+                                     f"{int(table.raw_size[block])}")
+            out.append(raw)
+        return out
+
+    def _positions(self, unit: _Unit, table: BlockTable) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(pos, end) of the records of a unit's blocks, from their core streams alone (version 2)."""
+        name = self.store.key_url(self.metadata.chunk_key(unit.chunk))
+        out = []
+        for (core, _), block in zip(self._fetch_blocks(unit, table, core_only=True), unit.frames.tolist()):
+            try:
+                where = FieldsCodec.decode_core(core, int(table.n_records[block]))
+            except CorruptStream as exc:
+                raise IntegrityError(f"{name}: corrupt chunk block {block} ({exc})") from None
+            out.append((where.pos, where.end))
+        return out
+
+    def _decode(self, unit: _Unit, table: FrameTable | BlockTable) -> list[RecordBatch]:
+        name = self.store.key_url(self.metadata.chunk_key(unit.chunk))
+        if isinstance(table, BlockTable):
+            return [decode_records(raw, name=name) for raw in self._decode_blocks(unit, table)]
         batches = []
         for raw, frame in zip(self._fetch_frames(unit, table), unit.frames.tolist()):
             batch = decode_records(raw, name=name)
@@ -267,14 +326,18 @@ class Dataset:
         total = int(chunks.n_records[plan.inside].sum())
         edge = np.setdiff1d(plan.chunks, plan.inside)
         footers = self._footers_for(edge.tolist())
-        units: list[tuple[_Unit, FrameTable]] = []
+        units: list[tuple[_Unit, FrameTable | BlockTable]] = []
         for chunk, table in footers.items():
             frames = table.overlapping(plan.beg, plan.end)
             whole = table.inside(plan.beg, plan.end)[frames]
             total += int(table.n_records[frames[whole]].sum())
             units.extend((u, table) for u in self._units(chunk, frames[~whole], table))
 
-        def count_unit(item: tuple[_Unit, FrameTable]) -> int:
+        def count_unit(item: tuple[_Unit, FrameTable | BlockTable]) -> int:
+            unit, table = item
+            if isinstance(table, BlockTable):  # version 2: the core streams alone
+                return sum(int(np.count_nonzero((pos < plan.end) & (end > plan.beg)))
+                           for pos, end in self._positions(unit, table))
             n = 0
             for batch in self._decode(*item):
                 r = batch.records
@@ -294,7 +357,7 @@ class Dataset:
         units = [(u, footers[c]) for c in plan.chunks.tolist()
                  for u in self._units(c, footers[c].overlapping(plan.beg, plan.end), footers[c])]
 
-        def select(item: tuple[_Unit, FrameTable]) -> list[RecordBatch]:
+        def select(item: tuple[_Unit, FrameTable | BlockTable]) -> list[RecordBatch]:
             out = []
             for batch in self._decode(*item):
                 r = batch.records
@@ -306,7 +369,7 @@ class Dataset:
         for batches in self._map(select, units):
             yield from batches
 
-    def iter_raw(self, region: str | Region | None = None) -> Iterator[bytes]:
+    def iter_raw(self, region: str | Region | None = None) -> Iterator[bytes | bytearray]:
         """Raw record bytes (BAM encoding, ``block_size`` included) in file order.
 
         Without a region: every record of the dataset, so ``header.raw`` followed by these
@@ -320,8 +383,14 @@ class Dataset:
         footers = self._map(self.footer, range(n))
         units = ((u, table) for chunk, table in zip(range(n), footers)
                  for u in self._units(chunk, np.arange(len(table)), table))
-        for frames in self._map(lambda item: self._fetch_frames(*item), units):
-            yield from frames
+        def raw(item: tuple[_Unit, FrameTable | BlockTable]) -> list[bytes] | list[bytearray]:
+            unit, table = item
+            if isinstance(table, BlockTable):
+                return self._decode_blocks(unit, table)
+            return self._fetch_frames(unit, table)
+
+        for pieces in self._map(raw, units):
+            yield from pieces
 
     def stats(self) -> dict[str, Any]:
         """Dataset statistics from the metadata alone (no request beyond :meth:`open`'s)."""

@@ -1,8 +1,9 @@
 """``bams3 validate``: check every chunk of a dataset against its metadata.
 
 Full check, per chunk: the object exists, has the size and CRC-32 the metadata lists, its
-footer parses and describes the object, every frame decodes (zstd checksum) to the raw size
-and record count of the frame table, the records' positions, ends and counts match the frame
+footer parses and describes the object, every frame decodes (zstd checksum) -- or in version 2
+every block's streams decode (zstd and CRC-32 checksums) and agree with its core stream -- to
+the raw size and record count of the frame (block) table, the records' positions, ends and counts match the frame
 table and the chunk table, and they belong to the chunk's reference and bin in sorted order.
 
 Quick check: every chunk object exists with the listed size (one listing of the run's prefix,
@@ -22,6 +23,8 @@ from ..errors import Bams3Error, UsageError
 from ._parallel import ordered_map
 from ._records import FLAG_SECONDARY, FLAG_SUPPLEMENTARY, FLAG_UNMAPPED, decode_records
 from .codecs import FrameTable, UnknownCodec, ZstdFramesCodec
+from .fields.codec import BlockTable, FieldsCodec, block_sizes
+from .fields.container import CorruptStream
 from .keys import UNPLACED_REF_ID
 from .reader import Dataset
 
@@ -53,7 +56,7 @@ def _check_chunk(dataset: Dataset, index: int) -> tuple[int, int, list[str]]:
     codec = meta.codec(index)
     if isinstance(codec, UnknownCodec):
         return 0, 0, [f"{name}: codec {codec.name!r} is not supported by this bams3; not checked"]
-    assert isinstance(codec, ZstdFramesCodec)
+    assert isinstance(codec, ZstdFramesCodec | FieldsCodec)
     data = dataset.store.get(key)
     if data is None:
         return 0, 0, [f"{name}: missing"]
@@ -63,7 +66,8 @@ def _check_chunk(dataset: Dataset, index: int) -> tuple[int, int, list[str]]:
     if zlib.crc32(data) != int(c.crc32[index]):
         return 0, len(data), [f"{name}: CRC-32 mismatch (corrupt or replaced)"]
     try:
-        table = FrameTable.decode_footer(data[size - footer_size:], chunk_size=size, name=name)
+        kind = BlockTable if isinstance(codec, FieldsCodec) else FrameTable
+        table = kind.decode_footer(data[size - footer_size:], chunk_size=size, name=name)
     except Bams3Error as exc:
         return 0, len(data), [str(exc)]
     problems: list[str] = []
@@ -71,10 +75,10 @@ def _check_chunk(dataset: Dataset, index: int) -> tuple[int, int, list[str]]:
     n_records = n_unmapped = raw_size = bases = 0
     max_end = None
     positions: list[np.ndarray] = []
-    for frame, offset in enumerate(table.offsets.tolist()):
-        blob = data[offset: offset + int(table.comp_size[frame])]
+    for frame, raw in enumerate(_frames(codec, table, data, ref_id=ref_id, name=name, problems=problems)):
+        if raw is None:
+            continue
         try:
-            raw = codec.decompress(blob, int(table.raw_size[frame]), name=name)
             batch = decode_records(raw, name=name)
         except Bams3Error as exc:
             problems.append(f"{exc} (frame {frame})")
@@ -87,6 +91,11 @@ def _check_chunk(dataset: Dataset, index: int) -> tuple[int, int, list[str]]:
         if found != expected:
             problems.append(f"{name}: frame {frame} holds (records, first, last, max end) {found}, "
                             f"its table says {expected}")
+        if isinstance(table, BlockTable):
+            core = FieldsCodec.decode_core(_core_of(table, data, frame), int(table.n_records[frame]))
+            if not (np.array_equal(core.pos, r["pos"]) and np.array_equal(core.end, r["end"])
+                    and np.array_equal(core.flag, r["flag"])):
+                problems.append(f"{name}: block {frame}'s core stream disagrees with its records")
         if np.any(r["ref_id"] != ref_id):
             problems.append(f"{name}: frame {frame} holds records of another reference")
         flag = r["flag"]
@@ -110,6 +119,42 @@ def _check_chunk(dataset: Dataset, index: int) -> tuple[int, int, list[str]]:
             problems.append(f"{name}: holds (records, unmapped, raw bytes, bases, first, last, max end) {seen}, "
                             f"the metadata says {listed}")
     return n_records, len(data), problems
+
+
+def _core_of(table: BlockTable, data: bytes, block: int) -> bytes:
+    at = int(table.core_offsets[block])
+    return data[at: at + int(table.sizes["core"][block])]
+
+
+def _frames(codec: ZstdFramesCodec | FieldsCodec, table: FrameTable | BlockTable, data: bytes, *, ref_id: int,
+            name: str, problems: list[str]) -> Iterator[bytes | bytearray | None]:
+    """The raw records of each frame (version 1) or block (version 2) of a chunk's bytes; None
+    (and a problem noted) for one that does not decode."""
+    if isinstance(table, FrameTable):
+        assert isinstance(codec, ZstdFramesCodec)
+        for frame, offset in enumerate(table.offsets.tolist()):
+            try:
+                yield codec.decompress(data[offset: offset + int(table.comp_size[frame])],
+                                       int(table.raw_size[frame]), name=name)
+            except Bams3Error as exc:
+                problems.append(f"{exc} (frame {frame})")
+                yield None
+        return
+    assert isinstance(codec, FieldsCodec)
+    rest_at = table.rest_offsets
+    for block in range(len(table)):
+        at = int(rest_at[block])
+        try:
+            raw = codec.decode(_core_of(table, data, block), data[at: at + int(table.rest_sizes[block])],
+                               block_sizes(table, block), ref_id=ref_id, n_records=int(table.n_records[block]))
+        except CorruptStream as exc:
+            problems.append(f"{name}: corrupt chunk block {block} ({exc})")
+            yield None
+            continue
+        if len(raw) != int(table.raw_size[block]):
+            problems.append(f"{name}: block {block} decodes to {len(raw)} bytes, its table says "
+                            f"{int(table.raw_size[block])}")
+        yield raw
 
 
 def _quick(dataset: Dataset) -> Iterator[str]:

@@ -45,19 +45,25 @@ from ._records import (
     FLAG_UNMAPPED,
 )
 from .codecs import DEFAULT_FRAME_BYTES, DEFAULT_LEVEL, FrameTable, ZstdFramesCodec
+from .fields.codec import DEFAULT_BLOCK_BYTES, BlockTable, EncodedBlock, FieldsCodec
+from .fields.codec import DEFAULT_LEVEL as DEFAULT_FIELDS_LEVEL
 from .keys import CHUNKS_PREFIX, METADATA_KEY, UNPLACED_REF_ID, ChunkKeyEncoding, new_run_id, run_id_time
-from .metadata import CHUNK_COLUMNS, ChunkTable, DatasetMetadataV1, Totals
+from .metadata import CHUNK_COLUMNS, ChunkTable, DatasetMetadataV1, DatasetMetadataV2, Totals
 
 if TYPE_CHECKING:
     from ..bam.header import BamHeader
     from ..bam.records import RecordBatch
     from ..io import ObjectInfo, Store
 
-__all__ = ["convert", "ConvertResult", "DEFAULT_BIN_SIZE", "DEFAULT_LEVEL", "DEFAULT_FRAME_BYTES"]
+__all__ = ["convert", "ConvertResult", "DEFAULT_BIN_SIZE", "DEFAULT_FORMAT", "FORMATS", "DEFAULT_LEVEL",
+           "DEFAULT_FRAME_BYTES"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BIN_SIZE = 1_000_000
+#: format version written by default (docs/FORMAT.md section 8: v2 is about 0.55x the BAM, v1 0.97x)
+DEFAULT_FORMAT = 2
+FORMATS = (1, 2)
 #: raw record bytes per chunk of reads without a reference (a 1 Mbp bin of a 30x genome is ~90 MB raw)
 DEFAULT_UNPLACED_CHUNK_BYTES = 64 * 2**20
 #: inflated bytes per batch read from the BAM
@@ -142,7 +148,7 @@ class _OpenChunk:
     def __init__(self, ref_id: int, bin_: int) -> None:
         self.counts = _ChunkCounts(ref_id, bin_)
         self.pending = _Pending()
-        self.frames: queue.SimpleQueue[tuple[Future[bytes], _FrameInfo] | None] = queue.SimpleQueue()
+        self.frames: queue.SimpleQueue[tuple[Future[bytes | EncodedBlock], _FrameInfo] | None] = queue.SimpleQueue()
         self.upload: Future[dict[str, int]] | None = None
 
 
@@ -153,7 +159,7 @@ def _primary(flag: np.ndarray) -> np.ndarray:
 class _DatasetWriter:
     """Steps 1-3 of the module docstring, for one run."""
 
-    def __init__(self, store: Store, keys: ChunkKeyEncoding, codec: ZstdFramesCodec, *, bin_size: int,
+    def __init__(self, store: Store, keys: ChunkKeyEncoding, codec: ZstdFramesCodec | FieldsCodec, *, bin_size: int,
                  workers: int, unplaced_chunk_bytes: int, name: str) -> None:
         self._store, self._keys, self._codec = store, keys, codec
         self._bin_size, self._unplaced_chunk_bytes, self._name = bin_size, unplaced_chunk_bytes, name
@@ -303,7 +309,13 @@ class _DatasetWriter:
     def _submit(self, chunk: _OpenChunk, data: memoryview, info: _FrameInfo) -> None:
         while not self._slots.acquire(timeout=0.2):
             self._raise_if_failed()
-        chunk.frames.put((self._compress.submit(self._codec.compress, data), info))
+        codec = self._codec
+        if isinstance(codec, FieldsCodec):
+            future: Future[bytes | EncodedBlock] = self._compress.submit(
+                codec.encode, data, ref_id=chunk.counts.ref_id, name=self._name)
+        else:
+            future = self._compress.submit(codec.compress, data)
+        chunk.frames.put((future, info))
 
     def _close_open(self) -> None:
         chunk = self._open
@@ -321,10 +333,15 @@ class _DatasetWriter:
     # ------------------------------------------------------------------ steps 2-3
 
     def _write_chunk(self, chunk: _OpenChunk) -> dict[str, int]:
-        """Upload task: stream the chunk's frames, in order, into its object; add the footer."""
+        """Upload task: stream the chunk's frames (or blocks), in order, into its object; add the footer.
+
+        Version 2 blocks write their rest streams as they come and keep their small core streams,
+        which follow all the rests (docs/FORMAT.md section 4.3).
+        """
         key = self._keys.encode(chunk.counts.ref_id, chunk.counts.bin)
         infos: list[_FrameInfo] = []
-        comp_sizes: list[int] = []
+        sizes: list[tuple[int, ...]] = []
+        cores: list[bytes] = []
         crc = 0
         with self._store.open_write(key, max_concurrency=_PART_CONCURRENCY) as out:
             while (item := chunk.frames.get()) is not None:
@@ -335,21 +352,21 @@ class _DatasetWriter:
                     self._slots.release()
                 if self._cancelled.is_set():
                     raise _Cancelled()
+                if isinstance(data, EncodedBlock):
+                    cores.append(data.core)
+                    sizes.append(data.sizes)
+                    data = data.rest
+                else:
+                    sizes.append((len(data),))
                 out.write(data)
                 crc = zlib.crc32(data, crc)
                 infos.append(info)
-                comp_sizes.append(len(data))
             if self._cancelled.is_set():
                 raise _Cancelled()
-            table = FrameTable(
-                comp_size=np.array(comp_sizes, dtype=np.uint32),
-                raw_size=np.array([i.raw_size for i in infos], dtype=np.uint32),
-                n_records=np.array([i.n_records for i in infos], dtype=np.uint32),
-                min_pos=np.array([i.min_pos for i in infos], dtype=np.int32),
-                max_pos=np.array([i.max_pos for i in infos], dtype=np.int32),
-                max_end=np.array([i.max_end for i in infos], dtype=np.int64),
-            )
-            footer = table.encode_footer()
+            for core in cores:
+                out.write(core)
+                crc = zlib.crc32(core, crc)
+            footer = self._footer(infos, sizes)
             out.write(footer)
             crc = zlib.crc32(footer, crc)
             size = out.tell()
@@ -359,6 +376,21 @@ class _DatasetWriter:
             "crc32": crc, "n_records": c.n_records, "n_unmapped": c.n_unmapped, "raw_size": c.raw_size,
             "bases": c.bases, "min_pos": c.min_pos, "max_pos": c.max_pos, "max_end": c.max_end,
         }
+
+    def _footer(self, infos: list[_FrameInfo], sizes: list[tuple[int, ...]]) -> bytes:
+        n_records = np.array([i.n_records for i in infos], dtype=np.uint32)
+        raw_size = np.array([i.raw_size for i in infos], dtype=np.uint32)
+        min_pos = np.array([i.min_pos for i in infos], dtype=np.int32)
+        max_pos = np.array([i.max_pos for i in infos], dtype=np.int32)
+        max_end = np.array([i.max_end for i in infos], dtype=np.int64)
+        table = np.array(sizes, dtype=np.int64).reshape(len(infos), -1)
+        if isinstance(self._codec, FieldsCodec):
+            from .fields.codec import STREAMS
+
+            return BlockTable(n_records=n_records, raw_size=raw_size, min_pos=min_pos, max_pos=max_pos,
+                              max_end=max_end, sizes={s: table[:, i] for i, s in enumerate(STREAMS)}).encode_footer()
+        return FrameTable(comp_size=table[:, 0].astype(np.uint32), raw_size=raw_size, n_records=n_records,
+                          min_pos=min_pos, max_pos=max_pos, max_end=max_end).encode_footer()
 
     def _note_failure(self, upload: Future[dict[str, int]]) -> None:
         if not upload.cancelled() and upload.exception() is not None and self._failure is None:
@@ -458,13 +490,25 @@ def _stale_runs(store: Store, run_id: str) -> Iterator[str]:
             yield info.key
 
 
+def _codec(format: int, level: int | None, frame_bytes: int | None) -> ZstdFramesCodec | FieldsCodec:
+    """The chunk codec of a format version, with the codec's defaults for knobs not given."""
+    if format == 1:
+        return ZstdFramesCodec(level=DEFAULT_LEVEL if level is None else level,
+                               frame_bytes=DEFAULT_FRAME_BYTES if frame_bytes is None else frame_bytes)
+    if format == 2:
+        return FieldsCodec(level=DEFAULT_FIELDS_LEVEL if level is None else level,
+                           block_bytes=DEFAULT_BLOCK_BYTES if frame_bytes is None else frame_bytes)
+    raise UsageError(f"format must be one of {', '.join(map(str, FORMATS))}, not {format!r}")
+
+
 def convert(
     source: str,
     destination: str,
     *,
     bin_size: int = DEFAULT_BIN_SIZE,
-    level: int = DEFAULT_LEVEL,
-    frame_bytes: int = DEFAULT_FRAME_BYTES,
+    format: int = DEFAULT_FORMAT,
+    level: int | None = None,
+    frame_bytes: int | None = None,
     workers: int = 1,
     overwrite: bool = False,
     show_progress: bool = True,
@@ -480,8 +524,12 @@ def convert(
         Local folder or ``s3://bucket/prefix`` of the dataset (``<sample>.bams3`` by convention).
     bin_size
         Bases per chunk (genomic bin).
+    format
+        Format version: 2 (per-field streams, :class:`~bams3.dataset.fields.codec.FieldsCodec`) or
+        1 (whole records in zstd frames, :class:`~bams3.dataset.codecs.ZstdFramesCodec`).
     level, frame_bytes
-        zstd level and target raw bytes per frame (:class:`~bams3.dataset.codecs.ZstdFramesCodec`).
+        zstd level and target raw record bytes per frame (version 1) or block (version 2); None
+        takes the codec's default.
     workers
         Threads compressing frames; uploads run on ``max(2, workers)`` threads.
     overwrite
@@ -502,7 +550,7 @@ def convert(
         raise UsageError(f"workers must be at least 1, not {workers}")
     if not 1_000 <= bin_size <= 2**29:
         raise UsageError(f"chunk size must be between 1K and 536M bases, not {bin_size:,}")
-    codec = ZstdFramesCodec(level=level, frame_bytes=frame_bytes)
+    codec = _codec(format, level, frame_bytes)
     started = time.monotonic()
     name = redact(source)
     source_info = stat(source)
@@ -527,8 +575,9 @@ def convert(
                 done = position
             chunks = writer.finish()
             totals = Totals(**writer.totals, stored_size=int(chunks.size.sum()), chunks=len(chunks))
-            metadata = DatasetMetadataV1(run_id=run_id, source_url=name, source_size=source_size, header=header,
-                                         bin_size=bin_size, codecs=(codec,), chunks=chunks, totals=totals)
+            model = DatasetMetadataV2 if format == 2 else DatasetMetadataV1
+            metadata = model(run_id=run_id, source_url=name, source_size=source_size, header=header,
+                             bin_size=bin_size, codecs=(codec,), chunks=chunks, totals=totals)
             metadata.check(name=store.key_url(METADATA_KEY))
             document = metadata.to_json()
             _commit(store, document, previous)
