@@ -2,16 +2,23 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
+import itertools
 import os
 import random
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import pytest
 
 from bams3.bam import _layout as L
+from bams3.bam import _walk, bgzf
 from bams3.bam.bgzf import (
     Block,
+    BlockReader,
     VirtualPosition,
     inflate_block,
     iter_block_runs,
@@ -269,3 +276,119 @@ def test_short_heads_are_truncation_errors(cut: int) -> None:
     with pytest.raises(BgzfError, match=r"^m: truncated BGZF block"):
         read_frame(io.BytesIO(data), name="m", coffset=0)
     assert "truncated BGZF block" in errors_of(data)
+
+
+# --- the two inflate paths and the run reader -------------------------------------------------
+
+
+@pytest.fixture(params=["libdeflate", "deflate-package"])
+def inflate_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the C helper's libdeflate path and with the block-by-block fallback."""
+    if request.param == "libdeflate":
+        if not _walk.HAVE_LIBDEFLATE:
+            pytest.skip("the C helper was built without libdeflate")
+        monkeypatch.setattr(bgzf, "_INFLATE_FRAMES", bgzf._inflate_frames_c)
+    else:
+        monkeypatch.setattr(bgzf, "_INFLATE_FRAMES", bgzf._inflate_frames_py)
+    return request.param
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_both_inflate_paths_give_the_same_blocks(inflate_path: str, threads: int) -> None:
+    payload = b"".join(i.to_bytes(4, "little") for i in range(100_000)) + os.urandom(70_000)
+    data = bgzf_bytes(payload, flush_every=5_555)
+    blocks = list(iter_blocks(io.BytesIO(data), name="mem", threads=threads, slab_bytes=80_000))
+    assert b"".join(b.data for b in blocks) == payload
+    assert [b.coffset for b in blocks] == [0] + list(itertools.accumulate(b.csize for b in blocks[:-1]))
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        ("crc", "CRC mismatch in BGZF block at offset {coffset}"),
+        ("isize-small", "BGZF block at offset {coffset}"),
+        ("isize-large", "BGZF block at offset {coffset} declares ISIZE 70000, above the 65536 limit"),
+        ("deflate", "corrupt deflate data in BGZF block at offset {coffset}"),
+    ],
+)
+def test_both_inflate_paths_give_the_same_errors(inflate_path: str, edit: str, fragment: str) -> None:
+    data = bytearray(bgzf_bytes(b"acgt" * 60_000, flush_every=30_000))
+    blocks = list(iter_blocks(io.BytesIO(bytes(data)), name="x"))
+    target = blocks[2]
+    end = target.coffset + target.csize
+    if edit == "crc":
+        data[end - 8] ^= 0xFF
+    elif edit == "isize-small":
+        data[end - 4 : end] = (target.isize - 1).to_bytes(4, "little")
+    elif edit == "isize-large":
+        data[end - 4 : end] = (70_000).to_bytes(4, "little")
+    else:
+        data[target.coffset + 18] = 0xFF  # deflate block type 3 (reserved): invalid at once
+    message = errors_of(bytes(data))
+    assert fragment.format(coffset=target.coffset) in message
+    if edit == "isize-small":
+        assert "ISIZE mismatch" in message or "corrupt deflate data" in message
+
+
+def test_runs_leave_the_gap_free_and_carry_block_tables() -> None:
+    payload = os.urandom(50_000) + b"z" * 300_000
+    data = bgzf_bytes(payload, flush_every=20_000)
+    with BlockReader(io.BytesIO(data), name="m", gap=1000) as reader:
+        runs = []
+        while (run := reader.read(70_000)) is not None:
+            runs.append(run)
+    assert all(r.start == 1000 and r.size >= 70_000 for r in runs[:-1])
+    assert b"".join(r.data[r.start : r.stop].tobytes() for r in runs) == payload
+    blocks = list(iter_blocks(io.BytesIO(data), name="m"))
+    assert [c for r in runs for c in r.coffsets.tolist()] == [b.coffset for b in blocks]
+    assert [s for r in runs for s in r.csizes.tolist()] == [b.csize for b in blocks]
+    for r in runs:  # each block's data starts where the table says
+        for start, block in zip(r.starts.tolist(), (b for b in blocks if b.coffset in set(r.coffsets.tolist()))):
+            assert r.data[start : start + block.isize].tobytes() == block.data
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_limit_stops_reads_and_read_beyond_limit_goes_on(threads: int) -> None:
+    data = bgzf_bytes(b"q" * 400_000, flush_every=25_000)
+    blocks = list(iter_blocks(io.BytesIO(data), name="m"))
+    limit = blocks[6].coffset
+    with BlockReader(io.BytesIO(data), name="m", threads=threads, limit=limit) as reader:
+        reader.start_read_ahead(30_000)
+        seen = []
+        while (run := reader.read(1)) is not None:
+            seen += run.coffsets.tolist()
+        assert seen == [b.coffset for b in blocks[:6]]
+        more = reader.read_beyond_limit(1)
+        assert more is not None and more.coffsets.tolist()[0] == limit
+        assert reader.read() is None  # the limit still holds for plain reads
+
+
+def test_build_without_libdeflate_falls_back(tmp_path: Path) -> None:
+    """The C helper built with BAMS3_LIBDEFLATE=0 has no inflate_frames; bgzf then inflates
+    through the deflate package, with the same results."""
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, BAMS3_LIBDEFLATE="0")
+    build = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "-b", str(tmp_path / "lib"), "-t", str(tmp_path / "tmp")],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert build.returncode == 0, build.stderr
+    (built,) = (tmp_path / "lib" / "bams3" / "bam").glob("_walk*.so")
+    payload = b"fallback " * 50_000
+    (tmp_path / "x.gz").write_bytes(bgzf_bytes(payload, flush_every=9_000))
+    script = f"""
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("bams3.bam._walk", {str(built)!r})
+module = importlib.util.module_from_spec(spec)
+sys.modules["bams3.bam._walk"] = module
+spec.loader.exec_module(module)
+from bams3.bam import bgzf
+assert module.HAVE_LIBDEFLATE is False and not hasattr(module, "inflate_frames")
+assert bgzf._INFLATE_FRAMES is bgzf._inflate_frames_py
+with open({str(tmp_path / "x.gz")!r}, "rb") as f:
+    data = b"".join(b.data for b in bgzf.iter_blocks(f, name="x", threads=2))
+sys.stdout.write(hashlib.sha256(data).hexdigest())
+"""
+    result = subprocess.run([sys.executable, "-c", "import hashlib\n" + script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == hashlib.sha256(payload).hexdigest()

@@ -8,6 +8,7 @@ import numpy as np
 import pysam
 import pytest
 
+from bams3.bam import bgzf
 from bams3.bam.bgzf import VirtualPosition
 from bams3.bam.bgzf_writer import BgzfWriter
 from bams3.bam.header import BamHeader
@@ -43,6 +44,15 @@ def test_fields_and_virtual_offsets_match_pysam(edge_bam: Path, edge_oracle: ora
     assert_fields_match(rows, edge_oracle)
     if target_bytes == 50_000:
         assert len(batches) > 10  # records were carried across many batch boundaries
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fallback_inflate_matches_pysam(edge_bam: Path, edge_oracle: oracle.PysamView, threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without libdeflate in the C helper, blocks are inflated one by one by the deflate package."""
+    monkeypatch.setattr(bgzf, "_INFLATE_FRAMES", bgzf._inflate_frames_py)
+    _, rows, batches = read_all(edge_bam, threads=threads, target_bytes=60_000)
+    assert len(batches) > 10
+    assert_fields_match(rows, edge_oracle)
 
 
 @pytest.mark.parametrize("preset", ["tiny", "medium", "unsorted"])

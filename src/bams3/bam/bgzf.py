@@ -261,7 +261,7 @@ def inflate_block(frame: Frame, *, name: str) -> Block:
     return Block(frame.coffset, frame.end - frame.start, data)
 
 
-def _inflate(buffer: bytes | bytearray, start: int, end: int, header_size: int, coffset: int, name: str) -> bytearray:
+def _inflate(buffer: bytes | bytearray | memoryview, start: int, end: int, header_size: int, coffset: int, name: str) -> bytearray:
     """The checked inflate of the frame ``buffer[start:end]`` (shared by every path)."""
     import deflate  # only the fallback and the one-frame path need it (costs import time)
 
@@ -325,7 +325,7 @@ class InflatedRun:
 class _Slab:
     """Compressed bytes read from the stream, and the complete frames found in them."""
 
-    buf: bytearray
+    buf: memoryview
     #: file offset of ``buf[0]``
     coffset: int
     #: one row per frame: offset in ``buf``, block size, ISIZE, header size (_walk.scan_frames)
@@ -580,7 +580,7 @@ class BlockReader:
         return _Slab(slab, coffset, frames, error=error)
 
 
-def _scan_slab(slab: bytearray) -> tuple[NDArray[np.int64], int, int]:
+def _scan_slab(slab: memoryview) -> tuple[NDArray[np.int64], int, int]:
     """All complete frames of a slab: (table, where scanning stopped, status)."""
     parts = []
     pos, status = 0, 0
@@ -593,11 +593,11 @@ def _scan_slab(slab: bytearray) -> tuple[NDArray[np.int64], int, int]:
     return (parts[0] if len(parts) == 1 else np.concatenate(parts)), pos, status
 
 
-def _frame_size(buffer: bytes | bytearray, pos: int) -> int:
+def _frame_size(buffer: memoryview, pos: int) -> int:
     return parse_header(buffer, pos, name="", coffset=0)[1]
 
 
-def _header_error(slab: bytearray, pos: int, coffset: int, name: str) -> BgzfError:
+def _header_error(slab: memoryview, pos: int, coffset: int, name: str) -> BgzfError:
     """The error :func:`parse_header` gives for the bad header the scanner stopped at."""
     try:
         parse_header(slab, pos, name=name, coffset=coffset)
@@ -606,7 +606,7 @@ def _header_error(slab: bytearray, pos: int, coffset: int, name: str) -> BgzfErr
     return BgzfError(f"{name}: malformed BGZF block header at offset {coffset}")  # the two checks disagree
 
 
-def _truncation_error(slab: bytearray, pos: int, coffset: int, name: str) -> BgzfError:
+def _truncation_error(slab: memoryview, pos: int, coffset: int, name: str) -> BgzfError:
     """The stream ends at ``slab[pos:]``, inside a block."""
     try:
         _, block_size = parse_header(slab, pos, name=name, coffset=coffset)  # names non-gzip bytes precisely
@@ -764,31 +764,28 @@ def iter_block_runs(
             yield run.blocks()
 
 
-def _read_slab(fileobj: BinaryIO, carry: bytes, want: int) -> bytearray:
+def _read_slab(fileobj: BinaryIO, carry: bytes, want: int) -> memoryview:
     """A new buffer holding ``carry`` followed by up to ``want`` bytes from the stream.
 
-    A fresh buffer per slab (rather than one reused buffer) because frames handed to
-    inflate threads still point into the previous one.
+    A fresh buffer per slab (rather than one reused buffer) because runs being inflated
+    in threads still point into the previous one. It is not zero-filled first (a
+    bytearray would be): only the bytes read are ever looked at.
     """
-    buf = bytearray(len(carry) + want)
-    buf[: len(carry)] = carry
-    view = memoryview(buf)
+    view = memoryview(np.empty(len(carry) + want, dtype=np.uint8))
+    view[: len(carry)] = carry
     filled = len(carry)
     readinto = getattr(fileobj, "readinto", None)
-    while filled < len(buf):
+    while filled < len(view):
         if readinto is not None:
             n = readinto(view[filled:])
         else:
-            chunk = fileobj.read(len(buf) - filled)
+            chunk = fileobj.read(len(view) - filled)
             n = len(chunk)
             view[filled : filled + n] = chunk
         if not n:
             break
         filled += n
-    view.release()
-    if filled < len(buf):
-        del buf[filled:]
-    return buf
+    return view[:filled]
 
 
 def _read_exactly(fileobj: BinaryIO, n: int) -> bytes:
