@@ -98,6 +98,18 @@ def test_a_failing_bam_is_retried_then_reported_until_reset(lab: Lab) -> None:
     assert sorted(lab.done()) == ["bad", "good"]
 
 
+def test_a_run_command_that_cannot_start_stops_the_watcher_and_blames_no_bam(lab: Lab) -> None:
+    lab.bam("S1")
+    lab.once()
+    broken = lab.watch("--folder", str(lab.drop), "--once", "--command", "no-such-command-here --flag")
+    assert broken.returncode == 2
+    assert broken.stderr.splitlines()[-1].startswith("bams3 watch: error: could not start a run: ")
+    assert "no-such-command-here" in broken.stderr.splitlines()[-1]
+    assert lab.states() == {"S1": ("pending", 0)} and lab.cursor().state.runs == {}
+    lab.once()
+    assert lab.runs() == [["S1"]] and lab.states() == {"S1": ("done", 1)}
+
+
 def test_a_killed_watcher_loses_nothing_and_repeats_nothing(lab: Lab, stop_later) -> None:
     lab.bam("S1")
     (lab.control / "hang").touch()

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 #: stats of BAMs named by URL done at once
 STAT_CONCURRENCY = 16
 _SAMPLE_OK = re.compile(r"[^A-Za-z0-9_.-]")
+_SHEET_UNSAFE = re.compile(r"[\t\r\n#]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,8 +202,14 @@ def _guessable(url: str) -> bool:
     return "?" not in url
 
 
+def _absolute(url: str | None) -> str | None:
+    """Local paths made absolute (a run may start in another folder); URLs unchanged."""
+    return os.path.abspath(url) if url is not None and "://" not in url else url
+
+
 def _check_entry(entry: UrlEntry) -> Candidate | None:
     """The candidate for one named BAM, or None if it is not there (yet)."""
+    entry = UrlEntry(_absolute(entry.bam) or entry.bam, _absolute(entry.index), entry.sample)
     bam = _stat(entry.bam)
     if bam is None:
         log.debug("listed BAM %s is not there (yet)", redact(entry.bam))
@@ -257,11 +264,19 @@ def list_source(source: Source, *, skip: Collection[str] = ()) -> Listing:
         missing bucket, a 403, a network failure that outlived its retries.
     """
     try:
-        if source.folder is not None:
-            return Listing(source.name, _list_folder(source))
-        return Listing(source.name, _list_urls(source, skip))
+        found = _list_folder(source) if source.folder is not None else _list_urls(source, skip)
     except Bams3Error as exc:
         return Listing(source.name, error=str(exc))
+    return Listing(source.name, tuple(c for c in found if _fits_a_sheet(c, source.name)))
+
+
+def _fits_a_sheet(candidate: Candidate, source: str) -> bool:
+    """Whether the BAM's URLs can go into a samples sheet (tab-separated, ``#`` starts a comment)."""
+    if any(_SHEET_UNSAFE.search(u) for u in (candidate.url, candidate.index_url or "")):
+        log.warning("watch source %s: skipping %s: a tab, line break or '#' in its path cannot go into a "
+                    "samples sheet; rename it", source, candidate.key)
+        return False
+    return True
 
 
 def list_sources(sources: Iterable[Source], *, skip: Collection[str] = ()) -> list[Listing]:

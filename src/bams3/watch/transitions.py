@@ -145,7 +145,7 @@ def finish_run(state: CursorState, run_id: str, outcome: Outcome, detail: str, *
             item = replace(item, state="done", attempts=item.attempts + 1, processed=item.seen.bam, reason="",
                            alone=False)
         elif outcome == "interrupted":
-            item = replace(item, state="pending", reason=f"run {run_id} was interrupted; it will run again")
+            item = replace(item, state="pending", reason=f"run {run_id} was interrupted ({detail}); it will run again")
         elif batch > 1:
             item = replace(item, state="pending", alone=True,
                            reason=f"run {run_id} of {batch} BAMs {outcome} ({detail}); retrying this one alone")

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from ..errors import Bams3Error
+from ..errors import Bams3Error, ConfigError
 from .cursor import Cursor, open_cursor
 from .runner import STOP_GRACE, RunProcess, SampleRow, describe_exit, start_run
 from .settings import WatchSettings
@@ -108,6 +108,7 @@ class Watcher:
         self._renewed_at = 0.0
         self._leases_end = 0.0  # when the leases last written run out
         self._retry_at = 0.0  # no cursor update between ticks before this (after a failure)
+        self._start_error: OSError | Bams3Error | None = None
         #: runs of this watcher that failed (``--once`` exits non-zero when there were any)
         self.failed_runs = 0
         #: ticks in which a source could not be listed
@@ -151,7 +152,8 @@ class Watcher:
         self._after_update(now, renewed=renew or (bool(runs) and not had_runs), lost=lost)
         for run in runs:
             self._start(run, snapshot.state, available)
-        return TickReport(new, snapshot.state.counts(), tuple(runs), len(errors))
+        started = tuple(run for run in runs if run.id in self._children)
+        return TickReport(new, snapshot.state.counts(), started, len(errors))
 
     def _skip(self, state: CursorState) -> set[str]:
         """BAMs named by URL that need no ``stat`` this tick."""
@@ -163,17 +165,20 @@ class Watcher:
         return run_id, str(self.runs_dir / run_id / "run.log")
 
     def _start(self, run: Run, state: CursorState, available: dict[ItemKey, Candidate]) -> None:
+        """Start ``run``. A run that cannot start (command not found, runs folder not
+        writable) gives its BAMs back without counting an attempt and stops the watcher:
+        every later run would fail the same way, and no BAM is to blame."""
         rows = [SampleRow(state.items[k].sample, available[k].url, available[k].index_url) for k in run.items]
         names = ", ".join(r.sample for r in rows)
-        try:
-            self._children[run.id] = start_run(run.id, rows, self.settings.launch, self.runs_dir / run.id)
-        except (OSError, Bams3Error) as exc:  # command not found, runs_dir not writable...
-            detail = f"could not start: {exc}"
-            log.error("run %s (%s) %s", run.id, names, detail)
-            self._ended[run.id] = ("failed", detail)
-            self.failed_runs += 1
-            return
-        log.info("run %s started: %d BAM(s) (%s); log %s", run.id, len(rows), names, run.log)
+        if self._start_error is None:
+            try:
+                self._children[run.id] = start_run(run.id, rows, self.settings.launch, self.runs_dir / run.id)
+            except (OSError, Bams3Error) as exc:
+                self._start_error = exc
+            else:
+                log.info("run %s started: %d BAM(s) (%s); log %s", run.id, len(rows), names, run.log)
+                return
+        self._ended[run.id] = ("interrupted", f"could not start: {self._start_error}")
 
     # ----------------------------------------------------------------- between ticks
 
@@ -308,6 +313,10 @@ class Watcher:
                     if first:
                         raise
                     log.error("tick failed (retrying in %.0f s): %s", self.settings.interval, exc)
+                if self._start_error is not None:
+                    self.shutdown()
+                    raise ConfigError(f"could not start a run: {self._start_error} (check the run command and "
+                                      f"the runs folder {self.runs_dir})")
                 first = False
                 next_tick = self.clock() + self.settings.interval
             self.maintain()
