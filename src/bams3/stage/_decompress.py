@@ -27,6 +27,12 @@ COMPRESSED_SUFFIXES = (".gz", ".zst")
 #: compressed bytes fed at a time; small enough that even a pathological ratio (gzip tops out
 #: near 1:1000) keeps one output buffer well under a gigabyte
 _BLOCK = 64 << 10
+#: input bytes handed to a decoder per call. The output of one call is held in memory, so it
+#: must be bounded by the format's worst expansion: deflate stays under ~1032:1 (64 KiB in,
+#: at most ~66 MB out), but a zstd block of 4 bytes stands for up to 128 KiB (32768:1), so
+#: zstd gets 1 KiB at a time (at most 32 MiB out; ~5 us per call, ~5 s per GB of input). A
+#: few-KB "bomb" of zeros is then written to disk in bounded steps, not inflated in memory.
+_FEED = {"gzip": _BLOCK, "zstd": 1 << 10}
 
 
 class _Decoder(Protocol):
@@ -78,18 +84,20 @@ def decompress_file(source: Path, dest: Path, *, what: str) -> int:
         in_member = False
         try:
             with open(dest, "wb") as out:
+                feed = _FEED[fmt]
                 while block := src.read(_BLOCK):
-                    pending = block
-                    while pending:
-                        in_member = True
-                        data = decoder.decompress(pending)
-                        out.write(data)
-                        written += len(data)
-                        pending = b""
-                        if decoder.eof:
-                            in_member = False
-                            pending = decoder.unused_data
-                            decoder = new_decoder()
+                    for start in range(0, len(block), feed):
+                        pending = block[start : start + feed]
+                        while pending:
+                            in_member = True
+                            data = decoder.decompress(pending)
+                            out.write(data)
+                            written += len(data)
+                            data = pending = b""  # drop the output before the next call makes more
+                            if decoder.eof:
+                                in_member = False
+                                pending = decoder.unused_data
+                                decoder = new_decoder()
         except (zlib.error, zstandard.ZstdError) as exc:
             raise IntegrityError(f"{what}: corrupt {fmt} data ({exc})") from None
     if in_member:
