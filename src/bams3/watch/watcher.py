@@ -9,7 +9,7 @@ One tick:
    claim pending BAMs for new runs;
 4. start a process for each run claimed.
 
-Between ticks the watcher looks at its runs every second or so and writes the cursor
+Between ticks the watcher looks at its runs twice a second and writes the cursor
 only when one ended or a lease needs renewing (every third of the lease). If the cursor
 cannot be written for so long that the leases run out, the watcher stops its runs:
 another watcher may already be retrying them, and two runs must never write the same
