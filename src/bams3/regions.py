@@ -16,6 +16,7 @@ Samtools syntax (``samtools view``/htslib ``hts_parse_region``):
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -86,7 +87,7 @@ def _position(text: str, region: str) -> int:
         value = float(number) * mult
     except ValueError:
         raise RegionError(f"malformed region {region!r}: bad position {text!r}") from None
-    if value != int(value) or value > MAX_POSITION:
+    if not math.isfinite(value) or value > MAX_POSITION or value != int(value):  # 400 digits parse as inf
         raise RegionError(f"malformed region {region!r}: bad position {text!r}")
     return int(value)
 
