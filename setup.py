@@ -1,5 +1,7 @@
 """Build the small C helpers: the BAM record walker and BGZF inflate (src/bams3/bam/_walk.c),
-and the hot loops of BAMS3 format v2 (src/bams3/dataset/_v2_codec.c).
+per-chunk statistics (src/bams3/chunks/_reduce.c; both read the record row layout of
+src/bams3/bam/_record_fields.h), and the hot loops of BAMS3 format v2
+(src/bams3/dataset/_v2_codec.c).
 
 Everything else about the package lives in pyproject.toml; setuptools still needs
 setup.py to declare a C extension.
@@ -62,11 +64,22 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+#: the record row layout shared by _walk.c and _reduce.c
+_ROW_HEADER = "src/bams3/bam/_record_fields.h"
+
 setup(
     ext_modules=[
         Extension(
             "bams3.bam._walk",
             sources=["src/bams3/bam/_walk.c"],
+            depends=[_ROW_HEADER],
+            extra_compile_args=["-O3", "-std=c99"],
+        ),
+        Extension(
+            "bams3.chunks._reduce",
+            sources=["src/bams3/chunks/_reduce.c"],
+            depends=[_ROW_HEADER],
+            include_dirs=["src/bams3/bam"],
             extra_compile_args=["-O3", "-std=c99"],
         ),
         # BAMS3 format v2: span gather/scatter, aux parsing and the quality range coder

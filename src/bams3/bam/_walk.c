@@ -37,24 +37,8 @@
 #include <libdeflate.h>
 #endif
 
-/* One output row. The Python dtype is built from FIELDS (below), generated from this struct. */
-typedef struct {
-    int64_t offset;      /* byte offset of the record (its block_size field) in the buffer */
-    int64_t end;         /* alignment end, 0-based exclusive (htslib bam_endpos) */
-    uint64_t voffset;    /* virtual offset of the record; filled in by the Python side */
-    int32_t size;        /* 4 + block_size: all of the record's bytes */
-    int32_t ref_id;
-    int32_t pos;
-    int32_t l_seq;
-    int32_t next_ref_id;
-    int32_t next_pos;
-    int32_t tlen;
-    uint16_t flag;
-    uint16_t bin;
-    uint16_t n_cigar;
-    uint8_t mapq;
-    uint8_t l_read_name;
-} record_fields;
+/* One output row (_record_fields.h). The Python dtype is built from FIELDS (below), generated from the struct. */
+#include "_record_fields.h"
 
 /* SAMv1 4.2: block_size precedes 32 bytes of fixed fields */
 #define FIXED_SIZE 32

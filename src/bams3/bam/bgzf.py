@@ -22,7 +22,6 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -33,6 +32,8 @@ from . import _layout as L
 from . import _walk
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from numpy.typing import NDArray
 
 __all__ = [
@@ -499,6 +500,8 @@ class BlockReader:
         if self._planned_all:
             return
         if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # only with threads > 1 (import time)
+
             self._pool = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="bams3-inflate")
         in_flight = max(1, min(2 * self._threads, _READ_AHEAD_BYTES // self._target_bytes))
         while len(self._pending) < in_flight:
