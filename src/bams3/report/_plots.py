@@ -74,18 +74,39 @@ def _bases(n: int) -> str:
 
 def _genome_axis(ax: Axes, profile: GenomeProfile) -> None:
     """Shade every other reference, tick positions in Mbp below and name references above."""
+    from matplotlib.collections import PolyCollection
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     total = max(profile.genome_length, 1)
-    offsets = profile.offsets
-    labelled: list[tuple[float, str, int]] = []
+    offsets = profile.offsets.astype(np.float64)
+    lengths = np.array([length for _, length in profile.references], dtype=np.float64)
+    # Long references get a name, a boundary line and every other one a band; runs of short ones
+    # (alts, decoys, unplaced contigs: thousands in some builds) are drawn as one group, named
+    # with their count when the group is long enough to hold a label.
+    groups: list[tuple[float, float, str]] = []  # (start, length, label)
+    run: list[int] = []
+
+    def close_run() -> None:
+        if run:
+            start, width = offsets[run[0]], float(lengths[run].sum())
+            name = profile.references[run[0]][0] if len(run) == 1 else f"{len(run):,} contigs"
+            groups.append((start, width, name if width / total >= LABEL_MIN_SHARE else ""))
+            run.clear()
+
     for k, ((name, length), offset) in enumerate(zip(profile.references, offsets)):
-        if k % 2 == 1:
-            ax.axvspan(offset, offset + length, color=_BAND, zorder=0, linewidth=0)
-        if k > 0:
-            ax.axvline(offset, color="#b0b8c4", linewidth=0.6, zorder=1)
         if length / total >= LABEL_MIN_SHARE:
-            labelled.append((offset + length / 2, name, length))
+            close_run()
+            groups.append((offset, float(length), name))
+        else:
+            run.append(k)
+    close_run()
+    bands = [[(x, 0), (x + w, 0), (x + w, 1), (x, 1)] for x, w, _ in groups[1::2]]
+    ax.add_collection(PolyCollection(bands, facecolors=_BAND, edgecolors="none", zorder=0,
+                                     transform=ax.get_xaxis_transform()))
+    if len(groups) > 1:
+        ax.vlines([x for x, _, _ in groups[1:]], 0, 1, colors="#b0b8c4", linewidth=0.6, zorder=1,
+                  transform=ax.get_xaxis_transform())
+    labelled = [(x + w / 2, name, w) for x, w, name in groups if name]
     if len(labelled) > MAX_LABELS:  # keep the longest references' names
         labelled = sorted(sorted(labelled, key=lambda item: -item[2])[:MAX_LABELS])
     ax.set_xlim(0, total)

@@ -67,7 +67,11 @@ class ChunkColumns:
         """Read only the needed columns of a chunk_stats.parquet (a few MB for a 30x genome)."""
         import pyarrow.parquet as pq
 
-        return cls.from_mapping(pq.read_table(path, columns=list(CHUNK_COLUMNS)).to_pydict())
+        table = pq.read_table(path, columns=list(CHUNK_COLUMNS))
+        numeric = {name: table.column(name).fill_null(-1).to_numpy().astype(np.float64)
+                   for name in CHUNK_COLUMNS if name not in ("first_ref", "last_ref")}
+        names = {name: np.asarray(table.column(name).to_pylist(), dtype=object) for name in ("first_ref", "last_ref")}
+        return cls(**numeric, **names)
 
     def __len__(self) -> int:
         return len(self.total_reads)
@@ -161,6 +165,12 @@ def _window_sums(starts: np.ndarray, ends: np.ndarray, weights: np.ndarray, edge
     return np.diff(at_edges, axis=1)
 
 
+def _codes(names: np.ndarray, references: Sequence[tuple[str, int]]) -> np.ndarray:
+    """Reference names as indexes into ``references`` (-1: no reference, or one the header lacks)."""
+    index = {name: i for i, (name, _) in enumerate(references)}
+    return np.fromiter((index.get(name, -1) for name in names), dtype=np.int64, count=len(names))
+
+
 def genome_profile(chunks: ChunkColumns, references: Sequence[tuple[str, int]], *,
                    window: int | None = None) -> GenomeProfile:
     """Add the chunks up in genomic windows (see the module docstring).
@@ -175,44 +185,48 @@ def genome_profile(chunks: ChunkColumns, references: Sequence[tuple[str, int]], 
         Window size in bases; default :func:`choose_window`.
     """
     references = tuple((str(name), int(length)) for name, length in references)
-    lengths = {name: length for name, length in references}
-    window = window or choose_window(sum(lengths.values()) or 1, len(chunks))
+    lengths = np.array([length for _, length in references], dtype=np.float64)
+    window = window or choose_window(int(lengths.sum()) or 1, len(chunks))
     values = np.vstack([chunks.total_reads, chunks.mapq_sum, chunks.mapq_count])
+    first, last = _codes(chunks.first_ref, references), _codes(chunks.last_ref, references)
 
-    placed = np.array([ref is not None and ref in lengths for ref in chunks.first_ref], dtype=bool)
+    placed = first >= 0
     unplaced_reads = int(chunks.total_reads[~placed].sum())
-    same = placed & (chunks.first_ref == chunks.last_ref)
-    split = placed & ~same & np.array([ref is not None and ref in lengths for ref in chunks.last_ref], dtype=bool)
+    same = placed & (first == last)
+    split = placed & ~same & (last >= 0)
 
-    # one interval per (chunk, reference) piece: reference name, start, end, share of the chunk's counts
-    pieces_ref: list[np.ndarray] = [chunks.first_ref[same]]
+    # one interval per (chunk, reference) piece: reference, start, end, share of the chunk's counts
+    pieces_ref = [first[same]]
     pieces_start = [chunks.pos_min[same]]
     pieces_end = [chunks.pos_max[same] + 1]
     pieces_values = [values[:, same]]
     if split.any():
-        first_len = np.array([lengths[r] for r in chunks.first_ref[split]], dtype=np.float64)
+        first_len = lengths[first[split]]
         head = np.maximum(first_len - chunks.first_pos[split], 1.0)
         tail = chunks.last_pos[split] + 1
         share = head / (head + tail)
-        pieces_ref += [chunks.first_ref[split], chunks.last_ref[split]]
+        pieces_ref += [first[split], last[split]]
         pieces_start += [chunks.first_pos[split], np.zeros(int(split.sum()))]
         pieces_end += [first_len, tail]
         pieces_values += [values[:, split] * share, values[:, split] * (1 - share)]
-    ref_of = np.concatenate(pieces_ref) if pieces_ref else np.zeros(0, dtype=object)
+    ref_of = np.concatenate(pieces_ref)
     starts, ends = np.concatenate(pieces_start), np.concatenate(pieces_end)
     weights = np.concatenate(pieces_values, axis=1)
     # a piece's reads sit on at least one base inside its reference
-    ref_length = np.array([lengths[r] for r in ref_of], dtype=np.float64)
+    ref_length = lengths[ref_of] if len(ref_of) else np.zeros(0)
     starts = np.clip(starts, 0, np.maximum(ref_length - 1, 0))
     ends = np.minimum(np.maximum(ends, starts + 1), np.maximum(ref_length, starts + 1))
+    order = np.argsort(ref_of, kind="stable")
+    ref_of, starts, ends, weights = ref_of[order], starts[order], ends[order], weights[:, order]
+    bounds = np.searchsorted(ref_of, np.arange(len(references) + 1))
 
     out_ref, out_start, out_end, out_sums = [], [], [], []
-    for index, (name, length) in enumerate(references):
+    for index, (_, length) in enumerate(references):
         if length <= 0:
             continue
         edges = np.minimum(np.arange(0, length + window, window, dtype=np.float64), length)
         edges = edges[np.concatenate(([True], np.diff(edges) > 0))]
-        mine = ref_of == name
+        mine = slice(bounds[index], bounds[index + 1])
         out_sums.append(_window_sums(starts[mine], ends[mine], weights[:, mine], edges))
         out_ref.append(np.full(len(edges) - 1, index))
         out_start.append(edges[:-1].astype(np.int64))
