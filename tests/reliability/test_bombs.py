@@ -56,7 +56,7 @@ def assert_refused(exc: BaseException | None, peak: int, error: type[BaseExcepti
 
 # ------------------------------------------------------------------ BAMS3 chunks and metadata
 
-@pytest.mark.xfail(strict=True, reason="dataset: a chunk frame whose zstd header claims more than the frame "
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="dataset: a chunk frame whose zstd header claims more than the frame "
                    "table's raw_size raises MemoryError, not IntegrityError (owner: dataset)")
 def test_chunk_frame_claiming_a_terabyte() -> None:
     from bams3.dataset.codecs import ZstdFramesCodec
@@ -65,7 +65,7 @@ def test_chunk_frame_claiming_a_terabyte() -> None:
     assert_refused(exc, peak, IntegrityError)
 
 
-@pytest.mark.xfail(strict=True, reason="dataset: a frame table entry claiming raw_size 2^32-1 makes the reader "
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="dataset: a frame table entry claiming raw_size 2^32-1 makes the reader "
                    "allocate 4 GiB for a 27-byte frame (owner: dataset)")
 def test_frame_table_claiming_4_gib_per_frame() -> None:
     from bams3.dataset.codecs import ZstdFramesCodec
@@ -82,7 +82,7 @@ def footer_claiming(n_frames: int, table: bytes) -> bytes:
     return _SKIPPABLE_HEAD.pack(SKIPPABLE_MAGIC, len(payload)) + payload
 
 
-@pytest.mark.xfail(strict=True, reason="dataset: a chunk footer declaring 2^32-1 frames (valid CRC) raises "
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="dataset: a chunk footer declaring 2^32-1 frames (valid CRC) raises "
                    "MemoryError, not IntegrityError (owner: dataset)")
 def test_chunk_footer_claiming_4_billion_frames() -> None:
     from bams3.dataset.codecs import FrameTable
@@ -117,7 +117,7 @@ def test_metadata_chunk_table_claiming_a_billion_rows(local_dataset: Path) -> No
     assert_refused(exc, peak, DatasetError)
 
 
-@pytest.mark.xfail(strict=True, reason="dataset: tampered metadata whose header blob claims 2^40 bytes raises "
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="dataset: tampered metadata whose header blob claims 2^40 bytes raises "
                    "MemoryError, not DatasetError (owner: dataset)")
 def test_metadata_header_claiming_a_terabyte(local_dataset: Path) -> None:
     from bams3.dataset.metadata import parse_metadata
