@@ -11,7 +11,6 @@ from bams3.bam.flagstat import FlagstatHistogram
 from bams3.bam.reader import BamReader
 from bams3.chunks import FLAGSTAT_KEYS, ChunkAccumulator
 from bams3.chunks._aggregate import flagstat_counts
-from bams3.chunks._stats import flagstat_categories
 
 from .conftest import samtools_flagstat
 
@@ -98,17 +97,44 @@ def test_chunk_counters_add_up_to_samtools_flagstat(bams: dict[str, Path]) -> No
     assert flagstat_counts(passed.tolist(), failed.tolist()).to_json() == samtools_flagstat(path)
 
 
-def test_categories_agree_with_the_flagstat_module(bams: dict[str, Path]) -> None:
-    """Two independent vectorisations of bam_stat.c: per record (chunks) and per flag histogram (flagstat)."""
-    rows = _rows(bams["edge_cases"])
-    cats = flagstat_categories(rows["flag"], rows["mapq"], rows["ref_id"], rows["next_ref_id"])
-    qcfail = (rows["flag"] & 0x200) != 0
-    histogram = FlagstatHistogram()
-    histogram.add(rows)
-    counts = histogram.counts()
-    ours = flagstat_counts(cats[~qcfail].sum(axis=0).tolist(), cats[qcfail].sum(axis=0).tolist())
-    assert ours == counts
+@pytest.mark.parametrize("chunk_size", [1, 50, 10**9])
+def test_categories_agree_with_the_flagstat_module(bams: dict[str, Path], chunk_size: int) -> None:
+    """Two independent implementations of bam_stat.c: per record in C (chunks) and per flag
+    histogram in numpy (flagstat), on every preset (unsorted and unmapped reads included)."""
+    for path in bams.values():
+        rows = _rows(path)
+        accumulator = ChunkAccumulator(chunk_size=chunk_size)
+        chunks = accumulator.add(rows) + accumulator.finish()
+        histogram = FlagstatHistogram()
+        histogram.add(rows)
+        passed = sum(c.flagstat()[0] for c in chunks)
+        failed = sum(c.flagstat()[1] for c in chunks)
+        assert flagstat_counts(passed.tolist(), failed.tolist()) == histogram.counts()
     assert len(FLAGSTAT_KEYS) == 16
+
+
+def test_reducer_rejects_bad_arguments() -> None:
+    from bams3.bam.records import RECORD_DTYPE
+    from bams3.chunks import _reduce
+    from bams3.chunks._stats import _MAPQ_BIN_OF, _N_COUNTERS
+
+    rows = np.zeros(10, dtype=RECORD_DTYPE)
+    counters = np.empty((2, _N_COUNTERS), dtype=np.int64)
+    positions = np.empty((2, _reduce.N_POSITIONS), dtype=np.int64)
+    refs = np.empty(10, dtype=np.int64)
+    assert _reduce.reduce_segments(rows, np.array([0, 5]), _MAPQ_BIN_OF, counters, positions, refs) == 2
+    assert counters[:, 0].tolist() == [5, 5] and positions[:, 3].tolist() == [0, 5]
+    for starts in ([1, 5], [0, 10], [0, 0], [5, 0]):
+        with pytest.raises(ValueError, match="starts"):
+            _reduce.reduce_segments(rows, np.array(starts), _MAPQ_BIN_OF, counters, positions, refs)
+    with pytest.raises(ValueError, match="room"):
+        _reduce.reduce_segments(rows, np.array([0, 5]), _MAPQ_BIN_OF, counters, positions, refs[:9])
+    bad_bins = _MAPQ_BIN_OF.copy()
+    bad_bins[7] = 99
+    with pytest.raises(ValueError, match="bin"):
+        _reduce.reduce_segments(rows, np.array([0, 5]), bad_bins, counters, positions, refs)
+    with pytest.raises(ValueError, match="RECORD_DTYPE"):
+        _reduce.reduce_segments(np.concatenate([rows, rows]), np.array([0, 5]), _MAPQ_BIN_OF, counters, positions, np.empty(20, np.int64))
 
 
 def test_empty_batches_change_nothing() -> None:

@@ -2,11 +2,11 @@
 
 A shard's records arrive as batches whose boundaries have nothing to do with chunk
 boundaries. :class:`ChunkAccumulator` numbers the records of the shard, splits each
-batch at the chunk boundaries that fall inside it, and reduces every segment at once
-with ``np.add.reduceat`` (counts), ``np.minimum.reduceat`` / ``np.maximum.reduceat``
-(positions); the segment that continues a chunk begun in an earlier batch is merged
-into it. The per-record work is a fixed number of vectorised operations over the
-batch's columns.
+batch at the chunk boundaries that fall inside it, and reduces every segment in one
+pass over the batch's rows in C (``_reduce.c``: counters, positions, references); the
+segment that continues a chunk begun in an earlier batch is merged into it. At the
+default chunk size the numpy version (some forty array operations and a sort per
+batch) cost as much as decoding the records.
 
 The counters kept per chunk are additive (:class:`ChunkStats` rows add up), so the same
 numbers summed over every chunk give the whole file's: the 16 ``samtools flagstat``
@@ -20,14 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from ..bam import _layout as L
+from ..bam.records import RECORD_DTYPE
+from . import _reduce as _creduce
 
 __all__ = [
     "FLAGSTAT_KEYS",
     "MAPQ_BINS",
     "ChunkStats",
     "ChunkAccumulator",
-    "flagstat_categories",
 ]
 
 #: the categories of ``samtools flagstat`` (bam_stat.c), in its output order and with its JSON names
@@ -68,9 +68,9 @@ MAPQ_BINS: tuple[tuple[str, int, int], ...] = (
 _MAPQ_BIN_OF = np.zeros(256, dtype=np.int64)
 for _i, (_label, _lo, _hi) in enumerate(MAPQ_BINS):
     _MAPQ_BIN_OF[_lo : _hi + 1] = _i
-_MAPQ_UNAVAILABLE = 255
 
-# counter columns: flagstat (QC-passed, QC-failed), then MAPQ sum and count, bases, histogram
+# counter columns (the C reducer's layout): flagstat (QC-passed, QC-failed), then MAPQ sum
+# and count, bases, histogram
 _C_PASS = 0
 _C_FAIL = _NF
 _C_MAPQ_SUM = 2 * _NF
@@ -78,48 +78,13 @@ _C_MAPQ_N = _C_MAPQ_SUM + 1
 _C_BASES = _C_MAPQ_SUM + 2
 _C_HIST = _C_MAPQ_SUM + 3
 _N_COUNTERS = _C_HIST + len(MAPQ_BINS)
-
-_NO_POS = np.iinfo(np.int64).max
-
-
-def flagstat_categories(flag: np.ndarray, mapq: np.ndarray, ref_id: np.ndarray, next_ref_id: np.ndarray) -> np.ndarray:
-    """Which ``samtools flagstat`` categories each record counts in, as an ``(n, 16)`` bool matrix.
-
-    Follows ``flagstat_loop`` in samtools' ``bam_stat.c`` (1.16): secondary and
-    supplementary records count only in total, secondary/supplementary, mapped and
-    duplicates; the pair categories apply to primary records with the paired flag;
-    "different chr" compares ``next_ref_id`` with ``ref_id``. The QC-fail flag is not a
-    category: callers split the rows by it.
-    """
-    flag = flag.astype(np.uint16, copy=False)
-    n = len(flag)
-    out = np.zeros((n, _NF), dtype=bool)
-    secondary = (flag & L.FLAG_SECONDARY) != 0
-    supplementary = ~secondary & ((flag & L.FLAG_SUPPLEMENTARY) != 0)
-    primary = ~secondary & ~supplementary
-    mapped = (flag & L.FLAG_UNMAPPED) == 0
-    duplicate = (flag & L.FLAG_DUPLICATE) != 0
-    paired = primary & ((flag & L.FLAG_PAIRED) != 0)
-    mate_mapped = (flag & L.FLAG_MATE_UNMAPPED) == 0
-    both_mapped = paired & mapped & mate_mapped
-    diff_chr = both_mapped & (next_ref_id != ref_id)
-    out[:, _F["total"]] = True
-    out[:, _F["primary"]] = primary
-    out[:, _F["secondary"]] = secondary
-    out[:, _F["supplementary"]] = supplementary
-    out[:, _F["duplicates"]] = duplicate
-    out[:, _F["primary duplicates"]] = primary & duplicate
-    out[:, _F["mapped"]] = mapped
-    out[:, _F["primary mapped"]] = primary & mapped
-    out[:, _F["paired in sequencing"]] = paired
-    out[:, _F["read1"]] = paired & ((flag & L.FLAG_READ1) != 0)
-    out[:, _F["read2"]] = paired & ((flag & L.FLAG_READ2) != 0)
-    out[:, _F["properly paired"]] = paired & mapped & ((flag & L.FLAG_PROPER_PAIR) != 0)
-    out[:, _F["with itself and mate mapped"]] = both_mapped
-    out[:, _F["singletons"]] = paired & mapped & ~mate_mapped
-    out[:, _F["with mate mapped to a different chr"]] = diff_chr
-    out[:, _F["with mate mapped to a different chr (mapQ >= 5)"]] = diff_chr & (mapq >= 5)
-    return out
+if (
+    _creduce.CATEGORIES != FLAGSTAT_KEYS
+    or (_creduce.COUNTER_MAPQ_SUM, _creduce.COUNTER_MAPQ_N, _creduce.COUNTER_BASES, _creduce.COUNTER_HIST)
+    != (_C_MAPQ_SUM, _C_MAPQ_N, _C_BASES, _C_HIST)
+    or _creduce.ITEMSIZE != RECORD_DTYPE.itemsize
+):
+    raise ImportError("bams3.chunks._reduce was built for another counter or row layout: rebuild the extension")
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,90 +237,34 @@ class ChunkAccumulator:
         return [] if last is None else [last]
 
 
-#: a record's flagstat categories and MAPQ bin depend only on these 18 bits: the 12 FLAG bits,
-#: "mate on another reference", "MAPQ >= 5" and the MAPQ histogram bin
-_KEY_MATE_OTHER_REF = 1 << 12
-_KEY_MAPQ5 = 1 << 13
-_KEY_BIN_SHIFT = 14
-_KEY_BITS = 18
-
-
-def _flag_counters(rows: np.ndarray, seg_of: np.ndarray, n_seg: int) -> np.ndarray:
-    """Per segment: flagstat counters (QC-passed, QC-failed) then the MAPQ histogram.
-
-    Records are reduced to an 18-bit key, and ``np.unique`` over ``(segment, key)`` counts
-    the few distinct keys of each segment (tens, for thousands of records); the
-    categories are then evaluated once per distinct key and weighted by its count. This
-    is several times cheaper than building a category matrix row by row.
-    """
-    flag = rows["flag"].astype(np.int64) & 0xFFF
-    key = flag | np.where(rows["ref_id"] != rows["next_ref_id"], _KEY_MATE_OTHER_REF, 0)
-    key |= np.where(rows["mapq"] >= 5, _KEY_MAPQ5, 0) | (_MAPQ_BIN_OF[rows["mapq"]] << _KEY_BIN_SHIFT)
-    unique, counts = np.unique((seg_of.astype(np.int64) << _KEY_BITS) | key, return_counts=True)
-    seg, key = unique >> _KEY_BITS, unique & ((1 << _KEY_BITS) - 1)
-    u_flag = key & 0xFFF
-    cats = flagstat_categories(
-        u_flag, np.where(key & _KEY_MAPQ5, 5, 0), np.zeros(len(key), np.int32), (key & _KEY_MATE_OTHER_REF) >> 12
-    )
-    qcfail = (u_flag & L.FLAG_QC_FAIL) != 0
-    mapped = (u_flag & L.FLAG_UNMAPPED) == 0
-    weighted = np.zeros((len(key), 2 * _NF + len(MAPQ_BINS)), dtype=np.int64)
-    weighted[:, :_NF] = cats & ~qcfail[:, None]
-    weighted[:, _NF : 2 * _NF] = cats & qcfail[:, None]
-    weighted[np.flatnonzero(mapped), 2 * _NF + (key[mapped] >> _KEY_BIN_SHIFT)] = 1
-    weighted *= counts[:, None]
-    return np.add.reduceat(weighted, np.searchsorted(seg, np.arange(n_seg)), axis=0)
-
-
 def _reduce(rows: np.ndarray, starts: np.ndarray) -> list[ChunkStats]:
     """Statistics of each segment ``rows[starts[i]:starts[i+1]]`` (last one to the end)."""
-    n = len(rows)
-    flag = rows["flag"]
-    mapq = rows["mapq"]
-    ref_id = rows["ref_id"].astype(np.int64)
-    pos = rows["pos"].astype(np.int64)
-
-    seg_of = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))
-    by_key = _flag_counters(rows, seg_of, len(starts))
-    counters = np.zeros((len(starts), _N_COUNTERS), dtype=np.int64)
-    counters[:, _C_PASS : _C_FAIL + _NF] = by_key[:, : 2 * _NF]
-    counters[:, _C_HIST:] = by_key[:, 2 * _NF :]
-    mapped = (flag & L.FLAG_UNMAPPED) == 0
-    with_mapq = mapped & (mapq != _MAPQ_UNAVAILABLE)
-    counters[:, _C_MAPQ_SUM] = np.add.reduceat(np.where(with_mapq, mapq, 0).astype(np.int64), starts)
-    counters[:, _C_MAPQ_N] = np.add.reduceat(with_mapq.astype(np.int64), starts)
-    primary = (flag & (L.FLAG_SECONDARY | L.FLAG_SUPPLEMENTARY)) == 0
-    counters[:, _C_BASES] = np.add.reduceat(np.where(primary, rows["l_seq"], 0).astype(np.int64), starts)
-
-    placed = (ref_id >= 0) & (pos >= 0)
-    pos_min = np.minimum.reduceat(np.where(placed, pos, _NO_POS), starts)
-    pos_max = np.maximum.reduceat(np.where(placed, pos, -1), starts)
-    end_max = np.maximum.reduceat(np.where(placed, rows["end"].astype(np.int64), -1), starts)
-    index = np.arange(n, dtype=np.int64)
-    first_i = np.minimum.reduceat(np.where(placed, index, _NO_POS), starts)
-    last_i = np.maximum.reduceat(np.where(placed, index, -1), starts)
-
-    # references of each segment: unique (segment, ref_id) pairs of placed records
-    pairs = np.unique(seg_of[ref_id >= 0] * (1 << 32) + ref_id[ref_id >= 0])
-    pair_seg, pair_ref = pairs >> 32, pairs & 0xFFFFFFFF
-    cuts = np.searchsorted(pair_seg, np.arange(1, len(starts)))
-    refs_by_seg = np.split(pair_ref, cuts)
-
-    voffsets = rows["voffset"][starts]
+    if rows.dtype != RECORD_DTYPE or not rows.flags.c_contiguous:
+        rows = np.ascontiguousarray(rows).astype(RECORD_DTYPE)  # np.concatenate drops the row padding
+    n_seg = len(starts)
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    counters = np.empty((n_seg, _N_COUNTERS), dtype=np.int64)
+    positions = np.empty((n_seg, _creduce.N_POSITIONS), dtype=np.int64)
+    refs = np.empty(len(rows), dtype=np.int64)
+    n_refs = _creduce.reduce_segments(rows, starts, _MAPQ_BIN_OF, counters, positions, refs)
+    # references of each segment: the unique (segment << 32 | ref_id) pairs, in order
+    pairs = np.unique(refs[:n_refs])
+    refs_by_seg = np.split(pairs & 0xFFFFFFFF, np.searchsorted(pairs >> 32, np.arange(1, n_seg)))
+    voffsets = rows["voffset"][starts].tolist()
+    ref_id, pos = rows["ref_id"], rows["pos"]
     out = []
-    for k in range(len(starts)):
-        has = pos_max[k] >= 0
-        fi, li = int(first_i[k]), int(last_i[k])
+    for k, (pos_min, pos_max, end_max, first_i, last_i) in enumerate(positions.tolist()):
+        has = pos_max >= 0
         out.append(
             ChunkStats(
                 counters=counters[k],
-                pos_min=int(pos_min[k]) if has else None,
-                pos_max=int(pos_max[k]) if has else None,
-                end_max=int(end_max[k]) if has else None,
-                first=(int(ref_id[fi]), int(pos[fi])) if has else None,
-                last=(int(ref_id[li]), int(pos[li])) if has else None,
-                ref_ids=tuple(int(r) for r in refs_by_seg[k]),
-                first_voffset=int(voffsets[k]),
+                pos_min=pos_min if has else None,
+                pos_max=pos_max if has else None,
+                end_max=end_max if has else None,
+                first=(int(ref_id[first_i]), int(pos[first_i])) if has else None,
+                last=(int(ref_id[last_i]), int(pos[last_i])) if has else None,
+                ref_ids=tuple(refs_by_seg[k].tolist()),
+                first_voffset=voffsets[k],
             )
         )
     return out
