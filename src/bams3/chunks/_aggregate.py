@@ -11,6 +11,7 @@ a lost or duplicated shard fails the aggregation instead of producing a wrong ta
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
@@ -101,6 +102,11 @@ _STAT_COLUMNS = (
     "paired_reads", "properly_paired_reads", "total_bases",
 )
 _INFO_COLUMNS = ("chunk_id", "total_chunks", "bam_url", "chunk_size", "shard", "chunk_in_shard", "first_voffset")
+#: (histogram label, column) and (flagstat key, passed column, failed column), named once
+_MAPQ_COLUMNS = tuple((label, f"mapq_{label.replace('-', '_')}") for label, _, _ in MAPQ_BINS)
+_FLAGSTAT_COLUMNS = tuple(
+    (key, f"flagstat_{_column_name(key)}_passed", f"flagstat_{_column_name(key)}_failed") for key in FLAGSTAT_KEYS
+)
 
 
 def _flat_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -115,12 +121,12 @@ def _flat_row(record: dict[str, Any]) -> dict[str, Any]:
         first_ref=first.get("ref"), first_pos=first.get("pos"), last_ref=last.get("ref"), last_pos=last.get("pos"),
         references=stats["references"],
     )
-    for label, _, _ in MAPQ_BINS:
-        row[f"mapq_{label.replace('-', '_')}"] = stats["mapq_histogram"][label]
-    for key in FLAGSTAT_KEYS:
-        passed, failed = record["flagstat"][key]
-        row[f"flagstat_{_column_name(key)}_passed"] = passed
-        row[f"flagstat_{_column_name(key)}_failed"] = failed
+    histogram = stats["mapq_histogram"]
+    for label, column in _MAPQ_COLUMNS:
+        row[column] = histogram[label]
+    flagstat = record["flagstat"]
+    for key, passed_column, failed_column in _FLAGSTAT_COLUMNS:
+        row[passed_column], row[failed_column] = flagstat[key]
     return row
 
 
@@ -187,9 +193,11 @@ class ChunkTableWriter:
             raise
         return self
 
-    def write(self, record: dict[str, Any]) -> None:
-        """Add one chunk (its ``chunk_info.chunk_id`` must be final)."""
-        text = json.dumps(record, separators=(",", ":"))
+    def write(self, record: dict[str, Any], text: str | None = None) -> None:
+        """Add one chunk (its ``chunk_info.chunk_id`` must be final); ``text`` is its compact
+        JSON when the caller has it already."""
+        if text is None:
+            text = json.dumps(record, separators=(",", ":"))
         self._jsonl.write(text + "\n")
         if self._chunk_dir is not None:
             (self._chunk_dir / f"chunk_{record['chunk_info']['chunk_id']}.json").write_text(text + "\n", encoding="utf-8")
@@ -283,11 +291,32 @@ class SummaryBuilder:
         }
 
 
-def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+def _read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each line of a JSON Lines file (without its newline) and its object."""
     with open(path, encoding="utf-8") as handle:
         for line in handle:
+            line = line.rstrip("\n")
             if line.strip():
-                yield json.loads(line)
+                yield line, json.loads(line)
+
+
+#: where a shard line (compact JSON, chunk_info last, as run_shard writes it) numbers its chunk
+_NUMBERING = re.compile(r'"chunk_info":\{"chunk_id":(?:null|-?\d+),"total_chunks":(?:null|-?\d+),')
+
+
+def _renumbered(line: str, chunk_id: int, total_chunks: int) -> str | None:
+    """``line`` with the final ``chunk_id`` and ``total_chunks``; ``None`` if it is not in
+    run_shard's form.
+
+    The same text as serialising the parsed object again, at a fraction of the cost (it
+    was a third of the aggregation's time). The key cannot occur elsewhere unescaped:
+    inside JSON strings every quote is escaped.
+    """
+    at = line.rfind('"chunk_info":{"chunk_id":')
+    match = _NUMBERING.match(line, at) if at >= 0 else None
+    if match is None:
+        return None
+    return f'{line[:at]}"chunk_info":{{"chunk_id":{chunk_id},"total_chunks":{total_chunks},{line[match.end():]}'
 
 
 def aggregate_shards(
@@ -319,14 +348,14 @@ def aggregate_shards(
     with ChunkTableWriter(outputs) as table:
         for k, (shard, info) in enumerate(zip(shards, infos)):
             before = summary.chunks
-            for record in _read_jsonl(shard.chunks):
+            for line, record in _read_jsonl(shard.chunks):
                 chunk_info = record["chunk_info"]
                 if chunk_info["shard"] != k:
                     raise IntegrityError(f"{shard.chunks}: holds chunks of shard {chunk_info['shard']}, not of shard {k}")
                 chunk_info["chunk_id"] = summary.chunks + 1
                 chunk_info["total_chunks"] = total_chunks
                 summary.add(record)
-                table.write(record)
+                table.write(record, _renumbered(line, chunk_info["chunk_id"], total_chunks))
             if summary.chunks - before != info["chunks"]:
                 raise IntegrityError(f"{shard.chunks}: {summary.chunks - before} chunks, its report says {info['chunks']}")
         if summary.total_reads != plan.total_reads:
