@@ -84,6 +84,28 @@ class Browser:
                 raise TimeoutError(f"still false after {timeout} s: {expression}")
             time.sleep(0.1)
 
+    def frame_texts(self) -> list[str]:
+        """The visible text of every child frame (an iframe showing an HTML result)."""
+        tree = self.call("Page.getFrameTree")["frameTree"]
+        texts = []
+        for child in tree.get("childFrames", []):
+            world = self.call("Page.createIsolatedWorld", frameId=child["frame"]["id"], worldName="bams3-test")
+            value = self.call("Runtime.evaluate", expression="document.body ? document.body.innerText : ''",
+                              contextId=world["executionContextId"], returnByValue=True)
+            texts.append(value["result"].get("value") or "")
+        return texts
+
+    def wait_for_frame_text(self, text: str, *, timeout: float = 20.0) -> str:
+        """Wait until a child frame shows ``text``; return that frame's text."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for frame_text in self.frame_texts():
+                if text in frame_text:
+                    return frame_text
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no frame shows {text!r} after {timeout} s")
+            time.sleep(0.1)
+
     def open(self, url: str) -> None:
         """Navigate and wait for the load event."""
         self.call("Page.navigate", url=url)
