@@ -43,6 +43,9 @@ def test_prefix_regions_and_bed(local_cohort: Cohort, tmp_path: Path, capsys: py
         assert matrix.loc[sample].tolist() == [samtools_count(bam, "chrM:1-500"), samtools_count(bam, "chr1:1000-5000"),
                                                samtools_count(bam, "chr2:1-100")]
     assert (out / "plot.png").stat().st_size > 1000
+    cost = json.loads((out / "summary.json").read_text())["cost"]
+    assert cost["by_operation"]["file list"]["requests"] >= 1  # listing the prefix is part of the cost
+    assert cost["by_operation"]["file get"]["requests"] >= 4
 
 
 def test_a_failed_sample_exits_1_with_one_line(local_cohort: Cohort, tmp_path: Path,

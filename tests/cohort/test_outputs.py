@@ -48,7 +48,8 @@ def synthetic(n: int, m: int, *, coverage: bool = False, failed: tuple[int, ...]
     bases = None
     if coverage:
         bases = counts * 150
-    return CohortResult(regions=regions, labels=tuple(r.name for r in regions), outcomes=tuple(outcomes),  # type: ignore[misc]
+    labels = tuple(str(r.name) for r in regions)
+    return CohortResult(regions=regions, labels=labels, outcomes=tuple(outcomes),
                         counts=counts, aligned_bases=bases,
                         io=IoCost.from_snapshot({"s3": {"get": {"requests": 3 * n * m, "bytes_in": 5000 * n * m}}}),
                         seconds=1.5, jobs=16)
@@ -74,7 +75,8 @@ def test_tables_from_a_real_cohort(local_cohort: Cohort, tmp_path: Path) -> None
     matrix = pd.read_csv(tmp_path / "out" / "matrix.tsv", sep="\t", index_col="sample")
     assert matrix.loc["S2", "chr2"] == samtools_count(local_cohort.bam("S2"), "chr2")
     depth = pd.read_csv(tmp_path / "out" / "depth_matrix.tsv", sep="\t", index_col="sample")
-    assert depth.loc["S0", "chr2"] == pytest.approx(result.aligned_bases[0, 1] / 150_000, abs=1e-4)  # type: ignore[index]
+    assert result.aligned_bases is not None
+    assert depth.loc["S0", "chr2"] == pytest.approx(result.aligned_bases[0, 1] / 150_000, abs=1e-4)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["samples"] == {"total": 4, "succeeded": 4, "failed": 0}
     assert summary["regions"][1]["count"]["total"] == int(matrix["chr2"].sum())
@@ -106,7 +108,9 @@ def test_partials_round_trip_and_merge() -> None:
     back = [CohortResult.from_json(p.to_json(), name=f"part{i}") for i, p in enumerate(parts)]
     for a, b in zip(parts, back):
         assert a.outcomes == b.outcomes and a.regions == b.regions
-        assert np.array_equal(a.counts, b.counts) and np.array_equal(a.aligned_bases, b.aligned_bases)  # type: ignore[arg-type]
+        assert np.array_equal(a.counts, b.counts)
+        assert a.aligned_bases is not None and b.aligned_bases is not None
+        assert np.array_equal(a.aligned_bases, b.aligned_bases)
         assert a.io == b.io
     merged = merge_results(back)
     assert [o.sample for o in merged.outcomes] == [f"sample{i:04d}" for i in range(5)]

@@ -56,7 +56,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cohort import collect_samples, run_cohort, summary, write_outputs
+    from ..cohort import IoCost, collect_samples, run_cohort, summary, write_outputs
+    from ..io.metrics import IO_STATS
     from ..errors import UsageError
     from ..regions import parse_regions, read_regions
     from ..units import format_bytes
@@ -71,9 +72,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     options = {} if args.jobs is None else {"jobs": args.jobs}
     try:
-        samples = collect_samples(args.datasets, args.datasets_file)
+        with IO_STATS.scope() as listing:  # listing prefixes is part of what the query costs
+            samples = collect_samples(args.datasets, args.datasets_file)
         result = run_cohort(samples, regions, coverage=args.coverage, fail_fast=args.fail_fast,
                             show_progress=not args.no_progress, **options)
+        result = result.plus_io(IoCost.from_snapshot(listing.snapshot()))
         written = write_outputs(result, args.output, plot=None if args.plot == "none" else args.plot)
     finally:
         print_io_stats(args)

@@ -144,13 +144,16 @@ def find_datasets(prefix: str) -> list[CohortSample]:
             continue
         match = _LISTED.match(info.key)
         if match:
-            found.append(CohortSample(match.group("name"), store.url.rstrip("/") + "/" + info.key[: -len(_METADATA_KEY) - 1]))
+            dataset = info.key[: -len(_METADATA_KEY) - 1]
+            found.append(CohortSample(match.group("name"), f"{store.url.rstrip('/')}/{dataset}"))
     if not found:
         raise UsageError(f"{store.url}: no BAMS3 datasets (<name>.bams3/{_METADATA_KEY}) below this prefix")
     return found
 
 
-def collect_samples(arguments: Sequence[str] = (), list_files: Sequence[str | os.PathLike[str]] = ()) -> list[CohortSample]:
+def collect_samples(
+    arguments: Sequence[str] = (), list_files: Sequence[str | os.PathLike[str]] = ()
+) -> list[CohortSample]:
     """Every sample named on a command line: dataset URLs, prefixes to list, list files.
 
     Order: the arguments in order (a prefix's datasets in key order), then each list file's.

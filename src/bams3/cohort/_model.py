@@ -212,6 +212,10 @@ class CohortResult:
         depth[~self.ok, :] = np.nan
         return depth
 
+    def plus_io(self, cost: IoCost) -> CohortResult:
+        """The same result with ``cost`` added to its I/O (a listing done before the query)."""
+        return replace(self, io=self.io + cost)
+
     def raise_for_failures(self) -> None:
         """Raise :class:`~bams3.errors.DatasetError` when any sample failed (for callers that
         must not publish a partial cohort, such as a workflow job without ``allow_failures``).
@@ -258,7 +262,8 @@ class CohortResult:
             n, m = len(document["samples"]), len(document["regions"])
             bases = document["aligned_bases"]
             return cls(
-                regions=tuple(Region(c, int(s), None if e is None else int(e), nm) for c, s, e, nm in document["regions"]),
+                regions=tuple(Region(contig, int(start), None if end is None else int(end), label)
+                              for contig, start, end, label in document["regions"]),
                 labels=tuple(document["labels"]),
                 outcomes=tuple(SampleOutcome.from_dict(o) for o in document["samples"]),
                 counts=np.array(document["counts"], dtype=np.int64).reshape(n, m),
@@ -330,7 +335,7 @@ def merge_results(parts: Sequence[CohortResult]) -> CohortResult:
         labels=first.labels,
         outcomes=outcomes,
         counts=np.concatenate([p.counts for p in parts]),
-        aligned_bases=None if not first.coverage else np.concatenate([p.aligned_bases for p in parts]),  # type: ignore[misc]
+        aligned_bases=np.concatenate([p.aligned_bases for p in parts]) if first.coverage else None,  # type: ignore[misc]
         io=io,
         seconds=sum(p.seconds for p in parts),
         jobs=max(p.jobs for p in parts),

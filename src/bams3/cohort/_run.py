@@ -11,7 +11,8 @@ Tasks are of two kinds, scheduled from the calling thread:
 
 A sample's cells are queued as soon as it is open, and new samples are opened only when no cell
 is waiting, with at most ``jobs`` datasets open at a time: memory stays bounded by ``jobs``
-metadata documents whatever the cohort's size, and samples finish roughly in order.
+metadata documents whatever the cohort's size. Cells are taken from the open samples in turn, so
+that requests in flight at the same time mostly go to different datasets.
 
 A sample whose dataset is missing, incomplete or corrupt fails alone: its error (one line naming
 the dataset) goes into its :class:`~bams3.cohort.SampleOutcome` and the others complete. With
@@ -86,7 +87,8 @@ def run_cohort(
     UsageError
         No samples or regions, repeated sample names or regions, ``jobs`` below 1.
     Bams3Error
-        With ``fail_fast``: the first sample's failure.
+        With ``fail_fast``: the first sample's failure (or a sample of another reference build:
+        :class:`~bams3.errors.DatasetError`).
     """
     if jobs < 1:
         raise UsageError(f"jobs must be at least 1, got {jobs}")
@@ -116,11 +118,13 @@ def run_cohort(
     result = check_references(result)
     for outcome in result.failed:
         log.info("sample %s failed: %s", outcome.sample, outcome.error)
+    if fail_fast:
+        result.raise_for_failures()  # a reference build differing from the cohort's is found only now
     return result
 
 
 class _Runner:
-    """The scheduler's state; touched only by the calling thread (workers get plain arguments)."""
+    """The scheduler's state: changed only by the calling thread (an open task reads it)."""
 
     def __init__(self, samples: Sequence[CohortSample], regions: Sequence[Region], *,
                  opener: Callable[..., Dataset], jobs: int, coverage: bool, fail_fast: bool) -> None:
@@ -166,7 +170,9 @@ class _Runner:
     def run(self, bar: Progress) -> None:
         m = len(self.regions)
         to_open = deque(range(len(self.samples)))
-        ready: deque[tuple[int, int]] = deque()
+        #: open samples with cells still to submit, taken in turn: concurrent cells then mostly belong
+        #: to different datasets, so two of them rarely fetch the same chunk's frame table at once
+        ready: deque[tuple[int, deque[int]]] = deque()
         inflight: dict[Future[Any], tuple[int, int]] = {}
         opening = 0
         pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="bams3-cohort")
@@ -175,7 +181,10 @@ class _Runner:
             while True:
                 while len(inflight) < self.jobs:
                     if ready:
-                        i, j = ready.popleft()
+                        i, cells = ready.popleft()
+                        j = cells.popleft()
+                        if cells:
+                            ready.append((i, cells))
                         if not self.outcomes[i].ok:  # failed meanwhile: skip its other cells
                             self._cell_done(i, bar)
                             continue
@@ -209,7 +218,7 @@ class _Runner:
                     if j == _OPEN:
                         self.datasets[i], self.outcomes[i] = value
                         self.outstanding[i] = m
-                        ready.extend((i, k) for k in range(m))
+                        ready.append((i, deque(range(m))))
                     else:
                         self._store(i, j, value)
                         self._cell_done(i, bar)
