@@ -1,9 +1,10 @@
 """Test BAMs (written by samtools through tests/helpers/bamgen.py) and datasets made from them.
 
 Datasets are converted with small bins and frames (64 Kbp bins, which the generator's long
-reads straddle; 8 KiB frames, so a chunk holds many frames) so that every selection path --
+reads straddle; 8 KiB frames or blocks, so a chunk holds many) so that every selection path --
 earlier chunks reaching into a region, frames skipped, frames wholly inside -- is exercised
-by small files.
+by small files. ``edge_dataset`` and the ``fmt`` fixture run each test that uses them once per
+format version (1: whole records in zstd frames, 2: per-field streams in blocks).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.helpers.bamgen import write_bam, write_preset
 
 BIN = 65_536
 FRAME = 8 * 1024
+FORMATS = (1, 2)
 
 
 def convert_small(source: str | Path, destination: str | Path, **options: object) -> Dataset:
@@ -60,9 +62,15 @@ def medium_bam(bam_dir: Path) -> Path:
     return write_preset("medium", bam_dir)
 
 
+@pytest.fixture(scope="session", params=FORMATS, ids=lambda f: f"v{f}")
+def fmt(request: pytest.FixtureRequest) -> int:
+    """A format version: tests taking it run once per version."""
+    return int(request.param)
+
+
 @pytest.fixture(scope="session")
-def edge_dataset(edge_bam: Path, tmp_path_factory: pytest.TempPathFactory) -> Dataset:
-    return convert_small(edge_bam, tmp_path_factory.mktemp("ds") / "edge.bams3")
+def edge_dataset(edge_bam: Path, fmt: int, tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    return convert_small(edge_bam, tmp_path_factory.mktemp("ds") / f"edge-v{fmt}.bams3", format=fmt)
 
 
 @pytest.fixture(scope="session")

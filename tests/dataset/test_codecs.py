@@ -9,6 +9,7 @@ import pytest
 import zstandard
 
 from bams3.dataset.codecs import FOOTER_OVERHEAD, FrameTable, UnknownCodec, ZstdFramesCodec, codec_from_dict
+from bams3.dataset.fields.codec import FieldsCodec
 from bams3.errors import DatasetError, IntegrityError
 
 
@@ -99,7 +100,11 @@ def test_corrupt_frame_fails_its_checksum(chunk: tuple[bytes, FrameTable, list[b
 def test_codec_registry() -> None:
     codec = ZstdFramesCodec(level=7, frame_bytes=65536)
     assert codec_from_dict(codec.to_dict()) == codec
-    unknown = codec_from_dict({"name": "bams3.fields.v2", "configuration": {"x": 1}})
+    fields = FieldsCodec(level=3, block_bytes=65536)
+    assert codec_from_dict(fields.to_dict()) == fields
+    with pytest.raises(DatasetError):
+        codec_from_dict({"name": fields.name, "configuration": {"level": 3, "frame_bytes": 1024}})
+    unknown = codec_from_dict({"name": "bams3.future.v9", "configuration": {"x": 1}})
     assert isinstance(unknown, UnknownCodec)
     with pytest.raises(DatasetError, match="not supported"):
         unknown.require("chunk")

@@ -95,3 +95,5 @@ def test_bad_knobs(edge_bam: Path, tmp_path: Path) -> None:
         convert(str(edge_bam), str(tmp_path / "x"), bin_size=10)
     with pytest.raises(DatasetError):
         convert(str(edge_bam), str(tmp_path / "x"), level=0)
+    with pytest.raises(UsageError, match="format must be one of 1, 2"):
+        convert(str(edge_bam), str(tmp_path / "x"), format=3)

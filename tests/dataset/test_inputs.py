@@ -53,9 +53,9 @@ def _write(path: Path, records: list[dict], references: list[tuple[str, int]], *
     return path
 
 
-def test_header_only_bam(tmp_path: Path) -> None:
+def test_header_only_bam(fmt: int, tmp_path: Path) -> None:
     bam = _write(tmp_path / "empty.bam", [], [("chr1", 1000)])
-    dataset = convert_small(bam, tmp_path / "e.bams3")
+    dataset = convert_small(bam, tmp_path / "e.bams3", format=fmt)
     assert len(dataset.metadata.chunks) == 0 and dataset.count("chr1") == 0
     assert list(dataset.query("chr1:1-100")) == []
     out = tmp_path / "back.bam"
@@ -63,7 +63,7 @@ def test_header_only_bam(tmp_path: Path) -> None:
     assert records_stream(out) == records_stream(bam)
 
 
-def test_placed_reads_without_a_position(tmp_path: Path) -> None:
+def test_placed_reads_without_a_position(fmt: int, tmp_path: Path) -> None:
     """refID set, pos -1 (legal; samtools sorts them first): bin -1, never in a region.
 
     htslib cannot index such a file, so the expected counts are htslib's overlap rule by hand.
@@ -78,7 +78,7 @@ def test_placed_reads_without_a_position(tmp_path: Path) -> None:
         {"name": "u", "ref": -1, "pos": -1, "flag": 4},
     ]
     bam = _write(tmp_path / "nopos.bam", records, [("chr1", 100_000), ("chr2", 1_000)], index=False)
-    dataset = convert_small(bam, tmp_path / "n.bams3")
+    dataset = convert_small(bam, tmp_path / "n.bams3", format=fmt)
     assert sorted(zip(dataset.metadata.chunks.ref_id.tolist(), dataset.metadata.chunks.bin.tolist())) == [
         (-1, 0), (0, -1), (0, 0), (0, 1), (1, -1), (1, 0)]
     expected = {"chr1": 2, "chr1:1-1": 1, "chr1:70001-70001": 1, "chr2": 1, "chr2:6-6": 1, "chr2:5-5": 0,
@@ -90,22 +90,22 @@ def test_placed_reads_without_a_position(tmp_path: Path) -> None:
     assert records_stream(out) == records_stream(bam)
 
 
-def test_reads_past_the_reference_end(tmp_path: Path) -> None:
+def test_reads_past_the_reference_end(fmt: int, tmp_path: Path) -> None:
     """Regions are not clamped to the reference length: htslib's overlap rule holds beyond it."""
     records = [
         {"name": "inside", "ref": 0, "pos": 900, "cigar": "10M"},
         {"name": "overhang", "ref": 0, "pos": 995, "cigar": "10M"},  # ends at 1005 on a 1000 bp reference
     ]
     bam = _write(tmp_path / "overhang.bam", records, [("chr1", 1_000)])
-    dataset = convert_small(bam, tmp_path / "o.bams3")
+    dataset = convert_small(bam, tmp_path / "o.bams3", format=fmt)
     for region in ("chr1", "chr1:1000", "chr1:1001", "chr1:1003-1010", "chr1:1005-1010", "chr1:1006-1010",
                    "chr1:990-2000", "chr1:2000-3000"):
         assert dataset.count(region) == samtools_count(bam, region), region
         assert sum(len(b) for b in dataset.query(region)) == samtools_count(bam, region), region
 
 
-def test_many_unplaced_chunks(edge_bam: Path, tmp_path: Path) -> None:
-    dataset = convert_small(edge_bam, tmp_path / "u.bams3", unplaced_chunk_bytes=8192)
+def test_many_unplaced_chunks(edge_bam: Path, fmt: int, tmp_path: Path) -> None:
+    dataset = convert_small(edge_bam, tmp_path / "u.bams3", unplaced_chunk_bytes=8192, format=fmt)
     unplaced = dataset.metadata.chunks.ref_id == -1
     assert unplaced.sum() > 5
     assert dataset.metadata.chunks.n_records[unplaced].sum() == dataset.metadata.totals.unplaced
@@ -114,14 +114,14 @@ def test_many_unplaced_chunks(edge_bam: Path, tmp_path: Path) -> None:
     assert records_stream(out) == records_stream(edge_bam)
 
 
-def test_memory_does_not_follow_the_input(medium_bam: Path, tmp_path: Path) -> None:
+def test_memory_does_not_follow_the_input(medium_bam: Path, fmt: int, tmp_path: Path) -> None:
     """Python-side peak memory of a conversion is a few batches and frames, never a chunk: with
     10 Mbp bins chr1 is one ~40 MB chunk, and holding it would push the peak past 50 MB on top of
     the BAM reader's own batch buffers (~30 MB)."""
     tracemalloc.start()
     try:
-        convert(str(medium_bam), str(tmp_path / "m.bams3"), bin_size=10_000_000, frame_bytes=FRAME,
-                show_progress=False)
+        convert(str(medium_bam), str(tmp_path / "m.bams3"), bin_size=10_000_000, format=fmt,
+                frame_bytes=FRAME if fmt == 1 else 256 * 1024, show_progress=False)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

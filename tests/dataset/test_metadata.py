@@ -103,10 +103,22 @@ def test_unknown_fields(document: dict) -> None:
     assert json.loads(parsed.to_json())["provenance"]["pipeline"] == "x"  # kept on rewrite
 
 
-@pytest.mark.parametrize("version", [2, "1", 1.0, None])
+@pytest.mark.parametrize("version", [3, "1", "2", 1.0, None])
 def test_other_versions_are_refused_by_name(document: dict, version: object) -> None:
     with pytest.raises(DatasetError, match="format_version"):
         parse_metadata(_broken(document, format_version=version))
+
+
+def test_version_2_and_its_codec(document: dict) -> None:
+    """Version 2 documents parse as such; a version 1 document may not name version 2's codec
+    (a version 1 reader would open it and fail on every chunk)."""
+    from bams3.dataset.metadata import DatasetMetadataV2
+
+    fields = {"name": "bams3.fields.v2", "configuration": {"level": 7, "block_bytes": 1048576}}
+    v2 = parse_metadata(_broken(document, format_version=2, codecs=[fields]))
+    assert isinstance(v2, DatasetMetadataV2) and v2.format_version == 2 and v2.codecs[0].name == fields["name"]
+    with pytest.raises(DatasetError, match="cannot name the codecs of version 2"):
+        parse_metadata(_broken(document, codecs=[fields]))
 
 
 @pytest.mark.parametrize("data, message", [

@@ -52,9 +52,10 @@ def test_flag_totals_match_samtools_flagstat(edge_bam: Path, edge_dataset: Datas
     assert t.proper_pair == number["properly paired"]
 
 
-def test_medium_round_trip_with_workers(medium_bam: Path, tmp_path: Path) -> None:
-    one = convert_small(medium_bam, tmp_path / "w1.bams3", workers=1)
-    two = convert_small(medium_bam, tmp_path / "w2.bams3", workers=3)
+def test_medium_round_trip_with_workers(medium_bam: Path, fmt: int, tmp_path: Path) -> None:
+    frames = {"frame_bytes": 256 * 1024} if fmt == 2 else {}  # a few hundred blocks, not thousands
+    one = convert_small(medium_bam, tmp_path / "w1.bams3", workers=1, format=fmt, **frames)
+    two = convert_small(medium_bam, tmp_path / "w2.bams3", workers=3, format=fmt, **frames)
     for name, column in one.metadata.chunks.columns.items():  # same bytes whatever the parallelism
         np.testing.assert_array_equal(two.metadata.chunks.columns[name], column, err_msg=name)
     out = tmp_path / "back.bam"
@@ -63,8 +64,9 @@ def test_medium_round_trip_with_workers(medium_bam: Path, tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("bin_size", [1_000, 10_000_000])
-def test_extreme_bins(edge_bam: Path, tmp_path: Path, bin_size: int) -> None:
-    ds = convert_small(edge_bam, tmp_path / "x.bams3", bin_size=bin_size, frame_bytes=1024)
+def test_extreme_bins(edge_bam: Path, fmt: int, tmp_path: Path, bin_size: int) -> None:
+    frame = 1024 if fmt == 1 else 16 * 1024  # version 2 blocks have a fixed cost each
+    ds = convert_small(edge_bam, tmp_path / "x.bams3", bin_size=bin_size, frame_bytes=frame, format=fmt)
     out = tmp_path / "back.bam"
     write_bam(ds, str(out))
     assert records_stream(out) == records_stream(edge_bam)

@@ -17,12 +17,13 @@ from .conftest import BIN, FRAME, records_stream, samtools_count
 
 
 @pytest.fixture(scope="module")
-def s3_dataset(s3_server: S3Server, edge_bam: Path) -> str:
-    """The edge-case BAM uploaded to S3 and converted from there, into S3."""
+def s3_dataset(s3_server: S3Server, edge_bam: Path, fmt: int) -> str:
+    """The edge-case BAM uploaded to S3 and converted from there, into S3 (once per format)."""
     bucket = s3_server.make_bucket()
     s3_server.client().upload_file(str(edge_bam), bucket, "in/edge.bam")
     url = f"s3://{bucket}/datasets/edge.bams3"
-    convert(f"s3://{bucket}/in/edge.bam", url, bin_size=BIN, frame_bytes=FRAME, workers=2, show_progress=False)
+    convert(f"s3://{bucket}/in/edge.bam", url, bin_size=BIN, frame_bytes=FRAME, workers=2, format=fmt,
+            show_progress=False)
     return url
 
 

@@ -12,7 +12,8 @@ planned against it. A region query:
    frames (version 2: blocks) that can overlap in the same way (and, for ``count``, counts
    those wholly inside from the table);
 4. fetches those frames with merged ranged GETs -- of a version 2 block, only the small core
-   stream (positions, ends, flags) for a count, every stream for records --, decodes them, and keeps the records with
+   stream (positions, ends, flags) at its start for a count, all of it for records --, decodes
+   them, and keeps the records with
    ``pos < end and end > beg`` -- htslib's overlap rule, so the answer is what
    ``samtools view BAM region`` prints, in the same (file) order.
 
@@ -218,7 +219,7 @@ class Dataset:
         """Split a chunk's selected frames (or blocks) into fetch units of at most ~_UNIT_BYTES."""
         if len(frames) == 0:
             return []
-        stored = table.comp_size if isinstance(table, FrameTable) else table.rest_sizes + table.sizes["core"]
+        stored = table.comp_size if isinstance(table, FrameTable) else table.block_sizes
         sizes = stored[frames].astype(np.int64)
         group = (np.cumsum(sizes) - sizes) // _UNIT_BYTES
         cuts = np.flatnonzero(np.diff(group)) + 1
@@ -249,24 +250,21 @@ class Dataset:
         return out
 
     def _fetch_blocks(self, unit: _Unit, table: BlockTable, *, core_only: bool) -> list[tuple[bytes, bytes]]:
-        """(core, rest) stream bytes of a unit's blocks (rest empty with ``core_only``): one
-        merged ranged GET for the core streams and, unless ``core_only``, one for the rests."""
+        """(core, rest) stream bytes of a unit's blocks; with ``core_only`` only the core streams
+        (positions, ends, flags) are fetched and the rests are empty. Adjacent ranges merge."""
         key = self.metadata.chunk_key(unit.chunk)
         name = self.store.key_url(key)
-        core_at = table.core_offsets[unit.frames]
-        core_end = core_at + table.sizes["core"][unit.frames]
-        ranges = list(zip(core_at.tolist(), core_end.tolist()))
-        if not core_only:
-            rest_at = table.rest_offsets[unit.frames]
-            ranges += list(zip(rest_at.tolist(), (rest_at + table.rest_sizes[unit.frames]).tolist()))
+        at = table.offsets[unit.frames]
+        core = table.sizes["core"][unit.frames]
+        end = at + (core if core_only else table.block_sizes[unit.frames])
+        ranges = list(zip(at.tolist(), end.tolist()))
         try:
             blobs = self.store.get_ranges(key, ranges)
         except ObjectNotFoundError:
             raise IntegrityError(f"{name}: chunk object is missing") from None
         if any(len(b) != e - a for b, (a, e) in zip(blobs, ranges)):
             raise IntegrityError(f"{name}: chunk object is shorter than its block table says")
-        n = len(unit.frames)
-        return [(blobs[i], b"" if core_only else blobs[n + i]) for i in range(n)]
+        return [(blob[:c], blob[c:]) for blob, c in zip(blobs, core.tolist())]
 
     def _decode_blocks(self, unit: _Unit, table: BlockTable) -> list[bytearray]:
         """The raw BAM records of a unit's blocks (version 2), one buffer per block."""

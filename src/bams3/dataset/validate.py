@@ -122,7 +122,7 @@ def _check_chunk(dataset: Dataset, index: int) -> tuple[int, int, list[str]]:
 
 
 def _core_of(table: BlockTable, data: bytes, block: int) -> bytes:
-    at = int(table.core_offsets[block])
+    at = int(table.offsets[block])
     return data[at: at + int(table.sizes["core"][block])]
 
 

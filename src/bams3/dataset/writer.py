@@ -335,13 +335,10 @@ class _DatasetWriter:
     def _write_chunk(self, chunk: _OpenChunk) -> dict[str, int]:
         """Upload task: stream the chunk's frames (or blocks), in order, into its object; add the footer.
 
-        Version 2 blocks write their rest streams as they come and keep their small core streams,
-        which follow all the rests (docs/FORMAT.md section 4.3).
         """
         key = self._keys.encode(chunk.counts.ref_id, chunk.counts.bin)
         infos: list[_FrameInfo] = []
         sizes: list[tuple[int, ...]] = []
-        cores: list[bytes] = []
         crc = 0
         with self._store.open_write(key, max_concurrency=_PART_CONCURRENCY) as out:
             while (item := chunk.frames.get()) is not None:
@@ -353,8 +350,9 @@ class _DatasetWriter:
                 if self._cancelled.is_set():
                     raise _Cancelled()
                 if isinstance(data, EncodedBlock):
-                    cores.append(data.core)
                     sizes.append(data.sizes)
+                    out.write(data.core)
+                    crc = zlib.crc32(data.core, crc)
                     data = data.rest
                 else:
                     sizes.append((len(data),))
@@ -363,9 +361,6 @@ class _DatasetWriter:
                 infos.append(info)
             if self._cancelled.is_set():
                 raise _Cancelled()
-            for core in cores:
-                out.write(core)
-                crc = zlib.crc32(core, crc)
             footer = self._footer(infos, sizes)
             out.write(footer)
             crc = zlib.crc32(footer, crc)

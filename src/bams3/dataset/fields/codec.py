@@ -13,12 +13,11 @@ qual      qualities, context-model range coding (quality.py)
 aux       tags grouped by tag and type (aux.py)
 ========  ==============================================================================
 
-A chunk object is ``rest of block 0 | ... | rest of block n-1 | core of block 0 | ... | core of
-block n-1 | footer``, where a block's *rest* is its fields, names, seq, qual and aux streams in that
-order. Counting therefore reads one contiguous range of small core streams, and records out read the
-rest and the core of the blocks they need: two ranges per chunk. (Core streams go last so that a
-writer streams the large rest of each block out as it is made and holds only the small core streams
-until the chunk ends.) The footer is version 1's container with a block table (:data:`BLOCK_COLUMNS`).
+A chunk object is ``block 0 | block 1 | ... | block n-1 | footer`` and a block is its six streams in
+that order, core first. Records out read whole blocks (one range per run of blocks); counting reads
+only the core stream at the start of each block it cannot count from the table (the blocks at the
+region's edges: one or two per chunk touched). The footer is version 1's container with a block
+table (:data:`BLOCK_COLUMNS`) giving every stream's size.
 """
 from __future__ import annotations
 
@@ -40,7 +39,7 @@ __all__ = ["FIELDS_V2", "FieldsCodec", "BlockTable", "EncodedBlock", "BLOCK_COLU
 
 FIELDS_V2 = "bams3.fields.v2"
 FOOTER_VERSION = 2
-#: the streams of a block's rest, in object order (the core stream is stored apart, after them)
+#: the streams after a block's core stream, in object order
 REST_STREAMS = ("fields", "names", "seq", "qual", "aux")
 STREAMS = ("core", *REST_STREAMS)
 BLOCK_COLUMNS: tuple[Column, ...] = (
@@ -96,14 +95,19 @@ class BlockTable:
         return sum((self.sizes[s] for s in REST_STREAMS), np.zeros(len(self), dtype=np.int64))
 
     @property
-    def rest_offsets(self) -> np.ndarray:
-        """Where each block's rest starts in the object."""
-        return offsets_of(self.rest_sizes)
+    def block_sizes(self) -> np.ndarray:
+        """Stored bytes of each block (all its streams)."""
+        return self.sizes["core"] + self.rest_sizes
 
     @property
-    def core_offsets(self) -> np.ndarray:
-        """Where each block's core stream starts in the object."""
-        return int(self.rest_sizes.sum()) + offsets_of(self.sizes["core"])
+    def offsets(self) -> np.ndarray:
+        """Where each block (its core stream) starts in the object."""
+        return offsets_of(self.block_sizes)
+
+    @property
+    def rest_offsets(self) -> np.ndarray:
+        """Where each block's streams after the core start in the object."""
+        return self.offsets + self.sizes["core"]
 
     @property
     def data_size(self) -> int:
@@ -145,7 +149,7 @@ class BlockTable:
 
 @dataclass(frozen=True, slots=True)
 class EncodedBlock:
-    """One block, coded: its core stream, its rest (five streams, concatenated) and their sizes."""
+    """One block, coded: its core stream, the five streams after it (concatenated), all six sizes."""
 
     core: bytes
     rest: bytes
