@@ -56,10 +56,15 @@ def get_cohort_setting(name):
 def load_cohort_samples():
     """The cohort's samples in group order: an external dataset list, else the workflow's datasets."""
     from bams3.cohort import check_unique_samples, read_dataset_list, samples_from_urls
+    from bams3.errors import Bams3Error
 
-    cohort = samples_from_urls(get_cohort_setting("datasets"))
-    if get_cohort_setting("datasets_file"):
-        cohort += read_dataset_list(get_cohort_setting("datasets_file"))
+    try:
+        cohort = samples_from_urls(get_cohort_setting("datasets"))
+        if get_cohort_setting("datasets_file"):
+            cohort += read_dataset_list(get_cohort_setting("datasets_file"))
+        check_unique_samples(cohort)
+    except Bams3Error as exc:
+        raise ValueError(f"config cohort (datasets, datasets_file): {exc}") from None
     if not cohort:
         if not is_activated("dataset"):
             raise ValueError(
@@ -71,21 +76,24 @@ def load_cohort_samples():
         cohort = [
             CohortSample(name, get_dataset_url(SimpleNamespace(sample=name))) for name in samples.index
         ]
-    check_unique_samples(cohort)
     return cohort
 
 
 def load_cohort_regions():
     """The regions as ``[contig, start, end, name]`` (0-based, end None for "to the end")."""
     from bams3.cohort import region_labels
+    from bams3.errors import Bams3Error
     from bams3.regions import parse_regions, read_regions
 
-    regions = parse_regions(get_cohort_setting("regions"))
-    if get_cohort_setting("regions_file"):
-        regions += read_regions(get_cohort_setting("regions_file"))
-    if not regions:
-        raise ValueError("config cohort: give regions (cohort: regions) or a BED/region file (cohort: regions_file)")
-    region_labels(regions)  # unique, non-empty: fail here, not in every job
+    try:
+        regions = parse_regions(get_cohort_setting("regions"))
+        if get_cohort_setting("regions_file"):
+            regions += read_regions(get_cohort_setting("regions_file"))
+        if not regions:
+            raise ValueError("give regions (cohort: regions) or a BED/region file (cohort: regions_file)")
+        region_labels(regions)  # unique, non-empty: fail here, not in every job
+    except (Bams3Error, ValueError) as exc:
+        raise ValueError(f"config cohort (regions, regions_file): {exc}") from None
     return [[r.contig, r.start, r.end, r.name] for r in regions]
 
 
