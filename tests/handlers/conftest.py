@@ -7,7 +7,10 @@ from typing import Any
 import pytest
 
 from bams3.dataset import convert
+from bams3.handlers._base import Handler
 from tests.helpers.bamgen import write_preset
+
+DOCS_SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 
 #: a secret access key the S3 server accepts (moto takes any); no response or log line may hold it
 SECRET_KEY = "hAndLeRsEcReTkEy0123456789"
@@ -22,6 +25,24 @@ def _quiet_and_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     monkeypatch.setenv("BAMS3_PROGRESS", "off")
     monkeypatch.setenv("BAMS3_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("BAMS3_SCRATCH_PREFIX", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _responses_fit_the_published_schemas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every envelope a test gets, success or failure, validates against docs/schemas/<name>.response.json."""
+    import json
+
+    import jsonschema
+
+    invoke = Handler.invoke
+
+    def checked(self: Handler, event: Any) -> dict[str, Any]:  # type: ignore[type-arg]
+        response = invoke(self, event)
+        schema = json.loads((DOCS_SCHEMAS / f"{self.name}.response.json").read_text())
+        jsonschema.validate(json.loads(json.dumps(response)), schema, cls=jsonschema.Draft202012Validator)
+        return response
+
+    monkeypatch.setattr(Handler, "invoke", checked)
 
 
 @pytest.fixture(scope="session")

@@ -28,11 +28,15 @@ _INLINE = ("source", "destination", "items", "options")
 class BatchSyncHandlerRequest(Model):
     """One batch: inline (source, destination, items) or by reference (plan_path and index)."""
 
+    # the two forms, for JSON Schema validators (absent and null mean the same)
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={
         "oneOf": [
             {"required": ["plan_path", "index"],
-             "not": {"anyOf": [{"required": [name]} for name in _INLINE]}},
-            {"required": ["source", "destination", "items"], "not": {"required": ["plan_path"]}},
+             "properties": {"plan_path": {"type": "string"}, "index": {"type": "integer"},
+                            **{name: {"type": "null"} for name in _INLINE}}},
+            {"required": ["source", "destination", "items"],
+             "properties": {"source": {"type": "string"}, "destination": {"type": "string"},
+                            "items": {"type": "array"}, "plan_path": {"type": "null"}}},
         ]})
 
     source: str | None = Field(None, min_length=1, description="Source root (inline form)")
