@@ -363,6 +363,22 @@ def test_limit_stops_reads_and_read_beyond_limit_goes_on(threads: int) -> None:
         assert reader.read() is None  # the limit still holds for plain reads
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bad_bytes_past_the_limit_are_not_an_error_before_it(threads: int) -> None:
+    """A ranged stream cut inside the block after its range: reading up to the limit is fine."""
+    data = bgzf_bytes(b"w" * 300_000, flush_every=30_000)
+    blocks = list(iter_blocks(io.BytesIO(data), name="m"))
+    cut = data[: blocks[5].coffset + blocks[5].csize // 2]  # ends inside block 5
+    with BlockReader(io.BytesIO(cut), name="m", threads=threads, require_eof=False, limit=blocks[5].coffset) as reader:
+        reader.start_read_ahead(1)
+        got = []
+        while (run := reader.read(1)) is not None:
+            got += run.coffsets.tolist()
+        assert reader.read() is None and got == [b.coffset for b in blocks[:5]]
+        with pytest.raises(BgzfError, match=f"truncated BGZF block at offset {blocks[5].coffset}"):
+            reader.read_beyond_limit(1)
+
+
 def test_build_without_libdeflate_falls_back(tmp_path: Path) -> None:
     """The C helper built with BAMS3_LIBDEFLATE=0 has no inflate_frames; bgzf then inflates
     through the deflate package, with the same results."""

@@ -335,6 +335,8 @@ class _Slab:
     taken: int = 0
     #: raised once every frame before it has been handed over (bad framing, truncation, no EOF marker)
     error: BgzfError | None = None
+    #: file offset of the bad (or missing) block: a reader limited to blocks before it never sees the error
+    error_coffset: int = 0
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -524,6 +526,8 @@ class BlockReader:
             slab = self._slab
             if slab is None or slab.taken == len(slab.frames):
                 if slab is not None and slab.error is not None:
+                    if limit is not None and slab.error_coffset >= limit:
+                        break  # the bad bytes lie past the limit: not this reader's business (yet)
                     error, slab.error = slab.error, None
                     break
                 slab = self._slab = self._next_slab()
@@ -580,7 +584,7 @@ class BlockReader:
         else:
             self._carry = bytes(memoryview(slab)[pos:])
             self._carry_coffset = coffset + pos
-        return _Slab(slab, coffset, frames, error=error)
+        return _Slab(slab, coffset, frames, error=error, error_coffset=coffset + pos)
 
 
 def _scan_slab(slab: memoryview) -> tuple[NDArray[np.int64], int, int]:
