@@ -6,7 +6,10 @@
 #   tools/slurm-up.sh down     stop what this script started
 #
 # There is no accounting daemon: `sacct` answers "accounting storage is disabled", so the Snakemake Slurm
-# executor must be run with `--slurm-status-command squeue` (profiles/cluster does that).
+# executor must be run with `--slurm-status-command squeue` (profiles/cluster does that). squeue only
+# shows a finished job for MinJobAge seconds, and the executor (2.8.0) ignores `squeue` and falls back to
+# the useless `sacct` unless MinJobAge >= 3 x its first status-check delay (40 s by default): keep
+# MinJobAge at Slurm's default of 300 s.
 set -euo pipefail
 
 STATE_DIR=/var/lib/bams3-slurm
@@ -15,23 +18,35 @@ MARK="$STATE_DIR/started-by-bams3"
 
 log() { echo "slurm-up: $*" >&2; }
 
+# Stop the daemon whose pid file is $1 (only that process, never others of the same name).
+stop_pidfile() {
+    local pid
+    pid=$(cat "$1" 2>/dev/null) || return 0
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+}
+
 down() {
     [ -f "$MARK" ] || { log "nothing started by this script"; return 0; }
-    pkill -x slurmd 2>/dev/null || true
-    pkill -x slurmctld 2>/dev/null || true
-    pkill -x munged 2>/dev/null || true
+    stop_pidfile /run/slurmd.pid
+    stop_pidfile /run/slurmctld.pid
+    if [ -f "$STATE_DIR/started-munged" ]; then
+        stop_pidfile /run/munge/munged.pid
+        rm -f "$STATE_DIR/started-munged"
+    fi
     rm -f "$MARK"
     log "stopped"
 }
 
 if [ "${1:-up}" = "down" ]; then down; exit 0; fi
 
-if [ "$(id -u)" -ne 0 ]; then log "needs root"; exit 3; fi
-if ! command -v apt-get >/dev/null; then log "needs a Debian system (apt-get)"; exit 3; fi
-
 if command -v sinfo >/dev/null && timeout 5 sinfo -h >/dev/null 2>&1; then
     log "Slurm already answers"; exit 0
 fi
+
+if [ "$(id -u)" -ne 0 ]; then log "needs root"; exit 3; fi
+if ! command -v apt-get >/dev/null; then log "needs a Debian system (apt-get)"; exit 3; fi
 
 bash "$(dirname "$0")/ensure-debian-packages.sh" slurm-wlm munge
 
@@ -45,6 +60,7 @@ fi
 chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
 if ! pgrep -x munged >/dev/null; then
     runuser -u munge -- /usr/sbin/munged --force
+    touch "$STATE_DIR/started-munged"  # `down` stops munged only when this script started it
 fi
 
 HOST=$(hostname -s)
@@ -75,7 +91,7 @@ AccountingStorageType=accounting_storage/none
 MpiDefault=none
 InactiveLimit=0
 KillWait=5
-MinJobAge=60
+MinJobAge=300
 SlurmctldTimeout=30
 SlurmdTimeout=30
 NodeName=$HOST CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
