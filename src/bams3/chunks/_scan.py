@@ -15,7 +15,6 @@ import json
 import shutil
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,6 +28,8 @@ from ._shard import ShardReport, chunk_json, run_shard
 from ._stats import ChunkAccumulator, ChunkStats
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from ..bam.header import BamHeader
 
 __all__ = ["ScanResult", "scan", "PoolKind"]
@@ -119,6 +120,8 @@ def _run_shards(bam_url: str, plan: ChunkPlan, work: Path, *, workers: int, pool
             for k, out in enumerate(shards):
                 run_shard(bam_url, plan, k, out.chunks, info_output=out.info, check_bam=False, on_records=bar.update)
             return shards
+        from concurrent.futures import as_completed
+
         with _executor(pool, workers) as executor:
             futures = [executor.submit(_run_one, bam_url, plan, k, out) for k, out in enumerate(shards)]
             try:
@@ -132,10 +135,14 @@ def _run_shards(bam_url: str, plan: ChunkPlan, work: Path, *, workers: int, pool
 
 
 def _executor(pool: PoolKind, workers: int) -> Executor:
+    """The shard pool (imported here: multiprocessing costs start-up time that one worker never needs)."""
     if pool == "process":
         import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
         return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+    from concurrent.futures import ThreadPoolExecutor
+
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bams3-shard")
 
 
