@@ -9,7 +9,7 @@ processes at the fault proxy in front of it.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +65,14 @@ def inputs(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Inp
     found = Inputs(bam=bam, bucket=bucket, tree=tree)
     convert(found.bam_url, found.dataset_url, bin_size=64_000, frame_bytes=8 * 1024, show_progress=False)
     return found
+
+
+@pytest.fixture(scope="session")
+def auth_server() -> Iterator[S3Server]:
+    """A second S3 server that checks credentials (``INITIAL_NO_AUTH_ACTION_COUNT=0``): the test
+    credentials are unknown to it, so every request fails with ``InvalidAccessKeyId``."""
+    with S3Server.start(extra_env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"}) as server:
+        yield server
 
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]

@@ -94,3 +94,20 @@ def test_an_upload_cut_every_time_leaves_nothing_under_its_name(s3_server: S3Ser
     with pytest.raises(IntegrityError, match=r"s3://.*/w/obj: the server holds 1000 bytes after a PUT of 200000 bytes"):
         store.put("obj", blob(200_000, 6))
     assert stored(s3_server, s3_bucket, "w/obj") is None
+
+
+def test_wrong_credentials_are_named_even_when_a_head_is_refused(auth_server: S3Server) -> None:
+    """A HEAD's 403 has no body; the store asks again with a GET whose error says the key is unknown."""
+    from bams3.errors import AuthenticationError
+
+    store = open_store("s3://any-bucket/w", endpoint_url=auth_server.endpoint_url)
+    with pytest.raises(AuthenticationError, match=r"s3://any-bucket/w/obj: credentials rejected \(InvalidAccessKeyId"):
+        store.stat("obj")
+
+
+def test_a_head_refused_where_a_get_is_allowed_still_answers(s3_server: S3Server, s3_bucket: str, store: Store,
+                                                            fault_proxy: FaultProxy) -> None:
+    s3_server.client().put_object(Bucket=s3_bucket, Key="w/obj", Body=b"12345")
+    fault_proxy.inject("status", method="HEAD", path=r"/w/obj$", status=403, code="", message="", times=None)
+    info = store.stat("obj")
+    assert info is not None and info.size == 5

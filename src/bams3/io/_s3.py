@@ -303,8 +303,32 @@ class S3Store(RemoteStore):
             except botocore.exceptions.ClientError as exc:
                 if _is_not_found(exc):
                     return None
+                status, code, _ = _status_and_code(exc)
+                if status in (400, 401, 403) and code in ("", str(status)):
+                    return self._stat_by_get(key, exc)
                 raise
         return self._info(key, head["ContentLength"], head.get("ETag"), head.get("LastModified"))
+
+    def _stat_by_get(self, key: str, head_error: botocore.exceptions.ClientError) -> ObjectInfo:
+        """Ask again with a one-byte GET after a HEAD refused without saying why.
+
+        A HEAD answer has no body, so a 403 cannot tell wrong credentials
+        (``InvalidAccessKeyId``, ``SignatureDoesNotMatch``, ``ExpiredToken``) from a missing
+        permission: users were told "access denied" when their keys were wrong. The GET's
+        error names the reason; and where a policy allows GET but not HEAD, it answers the stat.
+        """
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._full(key), Range="bytes=0-0")
+        except botocore.exceptions.ClientError as probe:
+            status, code, _ = _status_and_code(probe)
+            if code and code != str(status):
+                raise probe from None
+            raise head_error from None
+        answer["Body"].close()
+        size = parse_content_range(answer.get("ContentRange"))[2]
+        if size is None:
+            raise head_error
+        return self._info(key, size, answer.get("ETag"), answer.get("LastModified"))
 
     def _open_range(self, key: str, request: ByteRequest | None, *, if_match: str | None) -> Response | None:
         url = self.key_url(key)

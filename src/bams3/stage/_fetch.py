@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from ..errors import Bams3Error, IntegrityError, ObjectNotFoundError
+from ..errors import Bams3Error, IntegrityError, LocalWriteError, ObjectNotFoundError
 from ..progress import progress
 from ._decompress import COMPRESSED_SUFFIXES, decompress_file
 from ._names import target_path
@@ -224,6 +224,7 @@ def stage_entry(entry: ManifestEntry, run_dir: Path, scratch: Path, *, cache: Co
     from ..io import open_url
 
     what = f"{entry.name} ({entry.display_url})"
+    target: Path | None = None
     try:
         target = target_path(run_dir, entry.name)
         store, key = open_url(entry.url)
@@ -246,10 +247,18 @@ def stage_entry(entry: ManifestEntry, run_dir: Path, scratch: Path, *, cache: Co
                 hit = cache.commit(cache_id, product)
             _place(hit, target, scratch, link=True)
         return StagedFile(entry.name, target, origin, downloaded)
+    except LocalWriteError as exc:  # io names the file it wrote: here a scratch or cache file
+        raise StageFileError(f"{what}: cannot write {target or run_dir}: {_reason(exc)}") from exc
     except Bams3Error:
         raise
     except OSError as exc:  # local disk: full, read-only, permissions (io raises Bams3Errors for remote failures)
-        from ..io.redact import redact_text
+        # named by the file the user asked for: the scratch and cache names mean nothing to them
+        raise StageFileError(f"{what}: cannot write {target or run_dir}: {_reason(exc)}") from exc
 
-        detail = f"{exc.strerror} ({exc.filename})" if exc.strerror and exc.filename else str(exc)
-        raise StageFileError(f"{what}: {redact_text(detail)}") from exc
+
+def _reason(exc: OSError) -> str:
+    """The operating system's words for ``exc`` ("No space left on device"), redacted."""
+    from ..io.redact import redact_text
+
+    text = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
+    return redact_text(text)
