@@ -9,7 +9,9 @@ Nothing here opens files or URLs: every reader takes a binary stream (``bams3.io
 supplies local, S3 and HTTP ones).
 
 The names below are imported on first use, so ``import bams3.bam`` costs nothing and
-using any of them costs numpy + deflate (and the C walker), never pandas or boto3.
+using any of them costs numpy and the C helper (plus the ``deflate`` package for
+:class:`BgzfWriter`, or to inflate when the helper was built without libdeflate), never
+pandas or boto3.
 """
 from __future__ import annotations
 

@@ -7,13 +7,15 @@
  * and writes them, plus the record's byte span and its alignment end computed from the
  * CIGAR, into rows of a caller-owned numpy structured array (through the buffer
  * protocol: no numpy C API, so the module builds without numpy headers). The layout of a
- * row is exported as FIELDS so the Python side builds its dtype from this file and the
- * two can never disagree.
+ * row (_record_fields.h) is exported as FIELDS so the Python side builds its dtype from
+ * this file and the two can never disagree. walk_blocks() does the same for a batch of
+ * BGZF blocks and also gives each record its virtual offset and checks its reference ids,
+ * in the same pass.
  *
  * Hostile input: every read is bounds-checked against the buffer; a record whose lengths
- * cannot be right raises WalkError(message, offset) and the Python side turns it into a
- * BamFormatError naming the file and the record's virtual offset. The GIL is released
- * while walking.
+ * cannot be right raises WalkError(message, offset) (RefIdError for a reference id
+ * outside the header's list) and the Python side turns it into a BamFormatError naming
+ * the file and the record's virtual offset. The GIL is released while walking.
  *
  * BGZF (SAMv1 4.1) is handled here too, below the walker and knowing nothing of records:
  * scan_frames() locates the complete blocks of a slab of compressed bytes (checking each
