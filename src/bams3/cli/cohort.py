@@ -14,8 +14,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
             "each pair) without downloading anything: each dataset's metadata is fetched once, bins wholly "
             "inside a region are counted from it, and only chunk frames at region edges are read. Writes into "
             "OUTDIR: table.tsv and table.parquet (one row per sample and region; start/end 0-based as in BED), "
-            "matrix.tsv (samples x regions), summary.json (totals per region and per sample, failed samples, "
-            "requests and bytes against downloading the whole BAMs) and plot.png."
+            "matrix.tsv (samples x regions; with --coverage also depth_matrix.tsv), summary.json (totals per "
+            "region and per sample, failed samples, requests and bytes against downloading the whole BAMs) "
+            "and plot.png."
         ),
         epilog=(
             "Datasets: a URL ending in .bams3 is one dataset (the sample is the name before .bams3); any other "
@@ -26,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         ),
     )
     parser.add_argument("datasets", nargs="*", metavar="DATASET",
-                        help="a dataset (…/NAME.bams3) or a folder / s3:// prefix to list for datasets")
+                        help="a dataset (.../NAME.bams3) or a folder / s3:// prefix to list for datasets")
     parser.add_argument("-f", "--datasets-file", action="append", default=[], metavar="FILE",
                         help="file naming one dataset per line: URL, or SAMPLE<TAB>URL (repeatable)")
     parser.add_argument("-r", "--region", action="append", default=[], metavar="REGION",

@@ -91,7 +91,8 @@ def _heatmap(fig: Figure, result: CohortResult) -> None:
         unit_text = f"{unit}, log scale (grey: 0)"
     else:
         shown = np.ma.masked_invalid(values)
-        norm = colors.Normalize(vmin=0, vmax=max(float(np.nanmax(values)) if values.size else 1.0, 1e-9))
+        finite = values[np.isfinite(values)]
+        norm = colors.Normalize(vmin=0, vmax=max(float(finite.max()) if finite.size else 1.0, 1e-9))
         unit_text = unit
     image = ax.imshow(shown, aspect="auto", interpolation="nearest", cmap=cmap, norm=norm)
     bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)

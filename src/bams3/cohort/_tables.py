@@ -153,12 +153,12 @@ def summary(result: CohortResult) -> dict[str, Any]:
             "whole_bam_download": {
                 "note": "downloading the source BAM of every sample whose dataset gives its size",
                 "samples": len(sizes),
-                "objects": len(sizes),
                 "bytes": whole,
             },
             "fraction_of_whole_bam_download": _ratio(io.bytes_in, whole),
             "datasets_bytes": int(sum(o.dataset_bytes or 0 for o in result.outcomes)),
         },
+        # wall time of the query; after a workflow's merge, summed over its group jobs
         "timing": {"seconds": round(result.seconds, 3), "jobs": result.jobs},
     }
 
