@@ -26,6 +26,8 @@ checkpoint plan_chunks:
         shard_reads=config["chunks"]["shard_reads"],
         shard_bytes=config["chunks"]["shard_bytes"],
         use_index=config["chunks"]["use_index"],
+    conda:
+        "../../envs/bams3.yaml"
     script:
         "../../scripts/plan_chunks.py"
 
@@ -43,9 +45,11 @@ rule chunk_stats:
     threads: config["chunks"]["threads"]
     resources:
         mem_mb=lambda wc, attempt: 1024 * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
     params:
         bam=get_bam_url,
+    conda:
+        "../../envs/bams3.yaml"
     script:
         "../../scripts/chunk_stats.py"
 
@@ -73,5 +77,7 @@ rule aggregate_chunks:
         runtime=lambda wc, attempt: 60 * attempt,
     params:
         sample="{sample}",
+    conda:
+        "../../envs/bams3.yaml"
     script:
         "../../scripts/aggregate_chunks.py"

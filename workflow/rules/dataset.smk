@@ -53,5 +53,7 @@ rule convert_dataset:
         dataset=get_dataset_url,
         chunk_size=get_dataset_setting("chunk_size", "1M"),
         level=get_dataset_setting("level", 5),
+    conda:
+        "../../envs/bams3.yaml"
     script:
         "../../scripts/convert.py"

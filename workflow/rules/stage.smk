@@ -54,9 +54,14 @@ checkpoint stage_data:
     log:
         "logs/stage/stage_data.log",
     threads: get_stage_setting("jobs", 4)
+    resources:
+        mem_mb=lambda wc, attempt: 1024 * attempt,
+        runtime=lambda wc, attempt: 120 * attempt,
     params:
         on_error=get_stage_setting("on_error", "fail"),
         cache_dir=get_stage_setting("cache_dir", ""),
         decompress=get_stage_setting("decompress", False),
+    conda:
+        "../../envs/bams3.yaml"
     script:
         "../../scripts/stage.py"

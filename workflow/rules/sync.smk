@@ -60,6 +60,11 @@ def get_sync_batch_reports(wildcards):
     return expand(f"{SYNC_DIR}/batches/{{batch}}.json", batch=range(batches))
 
 
+# merging the batch reports takes a moment: on a cluster it runs on the submit host, not as a job
+localrules:
+    publish,
+
+
 checkpoint sync_plan:
     input:
         get_sync_publish_input,
@@ -67,6 +72,10 @@ checkpoint sync_plan:
         plan=f"{SYNC_DIR}/plan.json",
     log:
         "logs/sync/sync_plan.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 1024 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
     params:
         source=lambda wc: get_sync_setting("source", OUT),
         destination=lambda wc: get_sync_destination(),
@@ -74,6 +83,8 @@ checkpoint sync_plan:
         jobs=lambda wc: get_sync_setting("jobs", 4),
         compare=lambda wc: get_sync_setting("compare", "mtime"),
         exclude=lambda wc: get_sync_excludes(),
+    conda:
+        "../../envs/bams3.yaml"
     script:
         "../../scripts/sync_plan.py"
 
@@ -88,9 +99,14 @@ rule sync_batch:
     wildcard_constraints:
         batch=r"\d+",
     threads: get_sync_setting("jobs", 4)
+    resources:
+        mem_mb=lambda wc, attempt: 1024 * attempt,
+        runtime=lambda wc, attempt: 120 * attempt,
     params:
         index=lambda wc: int(wc.batch),
         allow_partial_failure=lambda wc: bool(get_sync_setting("allow_partial_failure", False)),
+    conda:
+        "../../envs/bams3.yaml"
     script:
         "../../scripts/sync_batch.py"
 
@@ -103,5 +119,11 @@ rule publish:
         report=f"{SYNC_DIR}/report.json",
     log:
         "logs/sync/publish.log",
+    threads: 1
+    resources:
+        mem_mb=512,
+        runtime=10,
+    conda:
+        "../../envs/bams3.yaml"
     script:
         "../../scripts/sync_report.py"
