@@ -111,6 +111,8 @@ class RequestRecord:
     status: int = 0
     bytes_delivered: int = 0
     fault: FaultKind | None = None
+    #: the request headers as received (tests look for the credentials a client sent)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -223,7 +225,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _proxy(self) -> None:
         body = self._read_request_body()
         fault = self._choose_fault()
-        record = RequestRecord(self.command, self.path, fault=fault.kind if fault else None)
+        record = RequestRecord(self.command, self.path, fault=fault.kind if fault else None,
+                               headers=dict(self.headers.items()))
         with self.server.state.lock:
             self.server.state.records.append(record)
         stop = self.server.state.stop
