@@ -61,6 +61,24 @@ def test_query_reads_little(s3_dataset: str, edge_bam: Path, region: str) -> Non
         assert scope.counts().bytes_in < dataset.metadata.totals.stored_size / 3, scope.format_table()
 
 
+def test_counts_read_only_the_core_streams(s3_dataset: str, edge_bam: Path, fmt: int) -> None:
+    """Version 2 counts fetch the core stream (positions, ends, flags) of the edge blocks only:
+    a fraction of what returning the same records reads; version 1 decodes whole frames."""
+    region = "chr1:70001-71000"
+    counter, reader = Dataset.open(s3_dataset), Dataset.open(s3_dataset)
+    for dataset in (counter, reader):  # footers first: the scopes below see block reads only
+        for chunk in dataset.plan(region).chunks.tolist():
+            dataset.footer(chunk)
+    with IO_STATS.scope() as counting:
+        count = counter.count(region)
+    with IO_STATS.scope() as querying:
+        records = sum(len(b) for b in reader.query(region))
+    assert count == records == samtools_count(edge_bam, region)
+    if fmt == 2:
+        assert counting.counts().bytes_in * 3 < querying.counts().bytes_in, (counting.format_table(),
+                                                                             querying.format_table())
+
+
 def test_count_of_whole_bins_needs_only_the_metadata(s3_dataset: str, edge_bam: Path) -> None:
     dataset = Dataset.open(s3_dataset)
     chunks = dataset.metadata.chunks
