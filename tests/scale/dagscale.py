@@ -1,21 +1,17 @@
-#!/usr/bin/env python3
-"""How long Snakemake takes to build the bams3 DAG for a big cohort (``snakemake -n``).
+"""The bams3 DAG of a big cohort, built by ``snakemake -n`` and timed.
 
-For each cohort size it makes a working directory with a sample sheet of fake samples
-(``s3://bams3-scale/<sample>.bam``: remote URLs, so building the DAG asks nothing of them),
-and a plan file (the real plan schema, made with :mod:`bams3.chunks`) for every sample with
-``--shards`` shards, so that the ``plan_chunks`` checkpoints count as done and the dry run
-expands every shard job. It then times ``snakemake -n`` (wall clock and peak memory of the
-snakemake process) and checks that the dry run lists every expected job.
+:func:`make_workdir` writes a sample sheet of fake samples (``s3://bams3-scale/<sample>.bam``: remote
+URLs, so building the DAG asks nothing of them) and, for every sample, a plan with ``shards`` shards
+(the real plan model of :mod:`bams3.chunks`, so it passes the plan schema), so that the
+``plan_chunks`` checkpoints count as done and a dry run expands every shard job. :func:`measure`
+times ``snakemake -n`` there (wall clock, CPU and peak memory of the snakemake process) and checks
+that every expected job is listed.
 
-    .venv/bin/python tools/dag-scale.py                       # 100 200 500 1000 samples x 10 shards
-    .venv/bin/python tools/dag-scale.py --samples 1000 --shards 10 --profile profiles/cluster
-
-Used by tests/scale/test_dag_scale.py at a size that keeps the suite fast.
+Used by tools/dag-scale.py (the full measurement, 100 to 1000 samples) and by
+tests/scale/test_dag_scale.py (one size that keeps the suite fast).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -28,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
 BUCKET = "bams3-scale"
 READS_PER_SHARD = 2_000_000
@@ -56,21 +52,21 @@ def sample_name(i: int) -> str:
     return f"S{i:05d}"
 
 
-def fake_plan(sample: str, shards: int) -> dict:
-    """A valid scan plan of ``shards`` shards of READS_PER_SHARD reads each (bams3.chunks' own model)."""
+def fake_plan(bam_url: str, shards: int) -> dict:
+    """A plan (bams3.chunks' own model, so it passes the schema) of ``shards`` shards of 2 M reads each."""
     from bams3.bam.bgzf import VirtualPosition
     from bams3.chunks import ChunkPlan, Shard, ShardSizing
 
-    block = 40_000_000  # compressed bytes per shard: a 30x genome cut into ~256 MiB pieces looks alike
+    block = 256 * 1024 * 1024  # compressed bytes per shard, as a 30x genome is cut by default
     plan = ChunkPlan(
-        bam_url=f"s3://{BUCKET}/{sample}.bam",
+        bam_url=bam_url,
         bam_size=block * shards,
         bam_etag=None,
         index_url=None,
         index_format=None,
         method="scan",
         chunk_size=CHUNK_SIZE,
-        sizing=ShardSizing(reads=READS_PER_SHARD, bytes=None),
+        sizing=ShardSizing(reads=READS_PER_SHARD, bytes=block),
         total_reads=READS_PER_SHARD * shards,
         total_chunks=READS_PER_SHARD * shards // CHUNK_SIZE,
         references=(("chr1", 248_956_422),),
@@ -84,23 +80,30 @@ def fake_plan(sample: str, shards: int) -> dict:
     return plan.to_dict()
 
 
-def make_workdir(workdir: Path, samples: int, shards: int, extra_config: dict | None = None) -> Path:
-    """Sheet, config and one plan per sample under ``workdir``; returns the config file."""
+#: a cohort query over every sample's dataset (workflow/rules/cohort.smk), for --cohort
+COHORT_CONFIG = {"activate": True, "regions": ["chr1:1,000,001-2,000,000", "chr1:50,000,001-50,100,000"]}
+
+
+def make_workdir(workdir: Path, samples: int, shards: int, *, cohort: bool = False) -> Path:
+    """Sheet, config and one plan per sample under ``workdir``; returns the config file.
+
+    The config switches on what a cohort run makes for every sample (chunk statistics, datasets,
+    the report's figures) and, with ``cohort``, the cohort query over all of them.
+    """
     import yaml
 
+    urls = {sample_name(i): f"s3://{BUCKET}/{sample_name(i)}.bam" for i in range(samples)}
     sheet = workdir / "samples.tsv"
-    rows = ["sample\tbam\tindex"] + [f"{sample_name(i)}\ts3://{BUCKET}/{sample_name(i)}.bam\t" for i in range(samples)]
-    sheet.write_text("\n".join(rows) + "\n")
-    template = fake_plan("SAMPLE", shards)
-    for i in range(samples):
-        name = sample_name(i)
+    sheet.write_text("sample\tbam\tindex\n" + "".join(f"{name}\t{url}\t\n" for name, url in urls.items()))
+    template = fake_plan("s3://bucket/template.bam", shards)
+    for name, url in urls.items():
         plan_path = workdir / "results" / "chunks" / name / "plan.json"
         plan_path.parent.mkdir(parents=True, exist_ok=True)
-        plan = {**template, "bam": {**template["bam"], "url": f"s3://{BUCKET}/{name}.bam"}}
-        plan_path.write_text(json.dumps(plan))
-    # every per-sample stage the default target has (the cohort section joins it once its rules exist)
-    config = {"samples": str(sheet), "chunks": {"shard_reads": READS_PER_SHARD}, "dataset": {"activate": True},
-              **(extra_config or {})}
+        plan_path.write_text(json.dumps({**template, "bam": {**template["bam"], "url": url}}))
+    config = {"samples": str(sheet), "chunks": {"activate": True, "shard_reads": READS_PER_SHARD},
+              "dataset": {"activate": True}}
+    if cohort:
+        config["cohort"] = COHORT_CONFIG
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     return config_path
@@ -154,36 +157,20 @@ def dry_run(workdir: Path, config_path: Path, *extra: str, env: dict[str, str] |
     return run, seconds, cpu_seconds, peak_mb
 
 
-def measure(samples: int, shards: int, *extra: str, keep: Path | None = None) -> DryRun:
-    """Build the working directory and time one dry run; fails if a shard job is missing."""
+def measure(samples: int, shards: int, *extra: str, cohort: bool = False, workdir: Path | None = None) -> DryRun:
+    """Make the working directory (in ``workdir``, else a temporary one) and time one dry run.
+
+    Raises ``RuntimeError`` when the dry run fails or does not list one job per shard (the plans
+    were not read) or lists a plan job (the fabricated plans were not taken as done).
+    """
     with tempfile.TemporaryDirectory(prefix="bams3-dag-") as tmp:
-        workdir = keep or Path(tmp)
+        workdir = workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        config = make_workdir(workdir, samples, shards)
+        config = make_workdir(workdir, samples, shards, cohort=cohort)
         run, seconds, cpu, peak = dry_run(workdir, config, *extra)
         if run.returncode != 0:
-            raise SystemExit(f"snakemake -n failed for {samples} samples:\n{run.stderr[-4000:]}")
+            raise RuntimeError(f"snakemake -n failed for {samples} samples:\n{run.stderr[-4000:]}")
         jobs = parse_job_stats(run.stdout + run.stderr)
         if jobs.get("chunk_stats") != samples * shards or "plan_chunks" in jobs:
-            raise SystemExit(f"{samples} samples: the dry run did not expand every shard: {jobs}")
+            raise RuntimeError(f"{samples} samples: the dry run did not expand every shard: {jobs}")
         return DryRun(samples, shards, seconds, cpu, peak, jobs)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--samples", type=int, nargs="+", default=[100, 200, 500, 1000])
-    parser.add_argument("--shards", type=int, default=10)
-    parser.add_argument("--keep", type=Path, help="build the working directory here and keep it (one size only)")
-    parser.add_argument("extra", nargs="*", help="more snakemake arguments (after --), e.g. --profile profiles/cluster")
-    args = parser.parse_args()
-    sys.path.insert(0, str(REPO / "src"))
-    import snakemake
-
-    print(f"snakemake {snakemake.__version__}, python {sys.version.split()[0]}, {os.cpu_count()} cores; "
-          f"extra args: {' '.join(args.extra) or '(none)'}")
-    for samples in args.samples:
-        print(measure(samples, args.shards, *args.extra, keep=args.keep).line(), flush=True)
-
-
-if __name__ == "__main__":
-    main()
