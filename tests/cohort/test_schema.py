@@ -33,7 +33,8 @@ def test_schema_and_rules_agree_on_keys_and_defaults() -> None:
 
 @pytest.mark.parametrize("section", [
     {"activate": True, "regions": ["chr1:1-100"], "group_size": 2, "jobs": 4, "coverage": True},
-    {"activate": True, "datasets_file": "x.tsv", "regions_file": "panel.bed", "allow_failures": True, "plot": "heatmap"},
+    {"activate": True, "datasets_file": "x.tsv", "regions_file": "panel.bed", "allow_failures": True,
+     "plot": "heatmap"},
     {"activate": False},
 ])
 def test_valid_sections(section: dict[str, object]) -> None:

@@ -335,7 +335,8 @@ def merge_results(parts: Sequence[CohortResult]) -> CohortResult:
         labels=first.labels,
         outcomes=outcomes,
         counts=np.concatenate([p.counts for p in parts]),
-        aligned_bases=np.concatenate([p.aligned_bases for p in parts]) if first.coverage else None,  # type: ignore[misc]
+        aligned_bases=(np.concatenate([p.aligned_bases for p in parts if p.aligned_bases is not None])
+                       if first.coverage else None),
         io=io,
         seconds=sum(p.seconds for p in parts),
         jobs=max(p.jobs for p in parts),
