@@ -143,3 +143,23 @@ def test_whole_bins_are_counted_from_metadata(local_cohort: Cohort) -> None:
         result = run_cohort(local_cohort.samples, [inner], jobs=4, show_progress=False)
     assert result.counts.tolist() == _oracle(local_cohort, [inner]).tolist()
     assert small.counts("file", "get").requests <= 3 * len(local_cohort.samples), small.format_table()
+
+
+def test_format_2_datasets(cohort_bams: dict[str, Path], tmp_path: Path) -> None:
+    """Cohorts read BAMS3 v2 datasets (per-field streams) through the same Dataset API, mixed with v1."""
+    from bams3.cohort import CohortSample
+    from bams3.dataset import Dataset, convert
+
+    samples = []
+    for version, name in ((2, "S0"), (1, "S1")):
+        url = str(tmp_path / f"{name}.bams3")
+        convert(str(cohort_bams[name]), url, bin_size=32_768, format=version, show_progress=False)
+        assert Dataset.open(url).metadata.format_version == version
+        samples.append(CohortSample(name, url))
+    regions = parse_regions(["chr1:1000-40000", "chr2:70000-70100", "chrM"])
+    result = run_cohort(samples, regions, coverage=True, show_progress=False)
+    bams = [cohort_bams["S0"], cohort_bams["S1"]]
+    assert result.counts.tolist() == [[samtools_count(b, r.to_samtools()) for r in regions] for b in bams]
+    assert result.aligned_bases is not None
+    assert result.aligned_bases.tolist() == [[samtools_depth_sum(b, r.to_samtools()) for r in regions] for b in bams]
+    assert run_cohort(samples, regions, show_progress=False).counts.tolist() == result.counts.tolist()
