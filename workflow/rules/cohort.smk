@@ -35,7 +35,8 @@
 import math
 from types import SimpleNamespace
 
-#: defaults of the cohort keys (workflow/schemas/config.schema.yaml holds the same)
+#: defaults of the cohort keys (the schema section proposed in tests/cohort/cohort.schema.yaml holds the
+#: same; tests/cohort/test_schema.py checks)
 COHORT_DEFAULTS = {
     "datasets": [],
     "datasets_file": "",
