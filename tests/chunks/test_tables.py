@@ -65,3 +65,32 @@ sys.exit(code)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stderr.rstrip().endswith("HEAVY=")
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 1000])
+def test_chunk_lines_equal_serialising_chunk_json(bams: dict[str, Path], unsorted_bam: Path, chunk_size: int) -> None:
+    """Every chunk of the edge-case BAMs (unmapped, unplaced, QC-failed, several references,
+    no MAPQ) formats to exactly the text json.dumps gives for chunk_json's object."""
+    import numpy as np
+
+    from bams3.bam.reader import BamReader
+    from bams3.chunks import ChunkAccumulator
+    from bams3.chunks._shard import ChunkLines, chunk_json
+
+    for path in (bams["edge_cases"], unsorted_bam):
+        with open(path, "rb") as handle, BamReader(handle, name=str(path)) as reader:
+            rows = np.concatenate([b.records for b in reader.batches()])
+            references = tuple((r.name, r.length) for r in reader.header.references) + (('odd "name" é\t', 5),)
+        accumulator = ChunkAccumulator(chunk_size=chunk_size)
+        chunks = accumulator.add(rows) + accumulator.finish()
+        url = 's3://bucket/"quoted" ü.bam'
+        lines = ChunkLines(references=references, chunk_size=chunk_size, bam_url=url, shard=2)
+        kinds = set()
+        for i, stats in enumerate(chunks):
+            chunk_id, total = (None, None) if i % 2 else (i + 1, len(chunks))
+            expected = json.dumps(chunk_json(stats, references=references, chunk_size=chunk_size, bam_url=url, shard=2,
+                                             chunk_in_shard=i, chunk_id=chunk_id, total_chunks=total), separators=(",", ":"))
+            assert lines.line(stats, chunk_in_shard=i, chunk_id=chunk_id, total_chunks=total) == expected
+            kinds.add((stats.first is None, stats.to_json(references)["stats"]["avg_mapping_quality"] is None))
+        if chunk_size == 1:  # chunks with and without positions, with and without an average MAPQ
+            assert {(True, True), (False, False), (False, True)} <= kinds, kinds

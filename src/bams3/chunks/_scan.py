@@ -24,7 +24,7 @@ import numpy as np
 from ._aggregate import SampleOutputs, ShardOutput, aggregate_shards
 from ._plan import DEFAULT_CHUNK_SIZE, ChunkPlan, ShardSizing, save_plan
 from ._planner import find_index, plan_by_scan, plan_from_index
-from ._shard import ShardReport, chunk_json, run_shard
+from ._shard import ChunkLines, ShardReport, run_shard
 from ._stats import ChunkAccumulator, ChunkStats
 
 if TYPE_CHECKING:
@@ -168,6 +168,7 @@ class _ShardFiles:
         self.outputs: list[ShardOutput] = []
         self._references: tuple[tuple[str, int], ...] = ()
         self._file: Any = None
+        self._lines: ChunkLines | None = None
         self._chunks = 0  # chunks written, all shards
         self._shard_chunks = 0
         self._shard_reads = 0
@@ -190,10 +191,11 @@ class _ShardFiles:
             out = ShardOutput(self.work / f"{shard}.jsonl", self.work / f"{shard}.info.json")
             self.outputs.append(out)
             self._file = open(out.chunks, "w", encoding="utf-8")  # noqa: SIM115 - closed in _close_shard
+            self._lines = ChunkLines(references=self._references, chunk_size=self.chunk_size, bam_url=self.bam_url,
+                                     shard=shard)
         self._chunks += 1
-        record = chunk_json(stats, references=self._references, chunk_size=self.chunk_size, bam_url=self.bam_url,
-                            shard=shard, chunk_in_shard=self._shard_chunks, chunk_id=self._chunks, total_chunks=None)
-        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._file.write(self._lines.line(stats, chunk_in_shard=self._shard_chunks, chunk_id=self._chunks,
+                                          total_chunks=None) + "\n")
         self._shard_chunks += 1
         self._shard_reads += stats.total_reads
 

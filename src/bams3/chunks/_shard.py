@@ -32,7 +32,7 @@ from ._keys import pack_keys
 from ._plan import ChunkPlan, Shard
 from ._stats import ChunkAccumulator, ChunkStats
 
-__all__ = ["ShardReport", "ShardScan", "run_shard", "chunk_json", "check_same_bam"]
+__all__ = ["ShardReport", "ShardScan", "run_shard", "chunk_json", "ChunkLines", "check_same_bam"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +210,28 @@ def chunk_json(
     return out
 
 
+class ChunkLines:
+    """One shard's chunks as lines of JSON: the compact text of :func:`chunk_json`, formatted directly.
+
+    Reference names and the shard's constant members are encoded once; each chunk then
+    costs one string format instead of a nested dict and a ``json.dumps`` (a fifth of
+    the time).
+    """
+
+    def __init__(self, *, references: tuple[tuple[str, int], ...], chunk_size: int, bam_url: str, shard: int) -> None:
+        self._ref_json = [json.dumps(name) for name, _ in references]
+        self._info = f',"bam_url":{json.dumps(bam_url)},"chunk_size":{chunk_size},"shard":{shard},"chunk_in_shard":'
+
+    def line(self, stats: ChunkStats, *, chunk_in_shard: int, chunk_id: int | None, total_chunks: int | None) -> str:
+        """``json.dumps(chunk_json(...), separators=(",", ":"))`` for this chunk, without the newline."""
+        chunk_id_text = "null" if chunk_id is None else chunk_id
+        total_text = "null" if total_chunks is None else total_chunks
+        return (
+            f'{{{stats.json_members(self._ref_json)},"chunk_info":{{"chunk_id":{chunk_id_text},'
+            f'"total_chunks":{total_text}{self._info}{chunk_in_shard},"first_voffset":{stats.first_voffset}}}}}'
+        )
+
+
 def run_shard(
     url: str,
     plan: ChunkPlan,
@@ -260,19 +282,11 @@ def _write_chunks(
             check_same_bam(url, plan)
         n = 0
         scan = ShardScan(url, plan, index, threads=threads, on_records=on_records)
+        lines = ChunkLines(references=plan.references, chunk_size=plan.chunk_size, bam_url=bam_url, shard=index)
         with open(path, "w", encoding="utf-8") as out:
             for n, stats in enumerate(scan, start=1):
-                record = chunk_json(
-                    stats,
-                    references=plan.references,
-                    chunk_size=plan.chunk_size,
-                    bam_url=bam_url,
-                    shard=index,
-                    chunk_in_shard=n - 1,
-                    chunk_id=None if first_id is None else first_id + n - 1,
-                    total_chunks=total,
-                )
-                out.write(json.dumps(record, separators=(",", ":")) + "\n")
+                chunk_id = None if first_id is None else first_id + n - 1
+                out.write(lines.line(stats, chunk_in_shard=n - 1, chunk_id=chunk_id, total_chunks=total) + "\n")
     counts = io.counts()
     return ShardReport(
         shard=index,
