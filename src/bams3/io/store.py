@@ -14,9 +14,11 @@ the CPU).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -617,35 +619,61 @@ def _read_part_note(note: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _claim_part(part: Path, where: str) -> int | None:
+    """Open ``part`` for writing without truncating it and lock it; None if another process holds it.
+
+    The lock (``flock``, released when the descriptor closes) is what keeps two downloads to
+    one destination apart: without it the second truncated and rewrote the first one's
+    partial file, and the first then renamed the interleaved bytes into place.
+    """
+    with local_write_errors(where):
+        fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def _download(
     store: Store, info: ObjectInfo, dest: Path, *, resume: bool, progress: ProgressCallback | None
 ) -> ObjectInfo:
     """Body of :meth:`Store.get_file` (see there).
 
     Local write failures (disk full...) name ``dest`` and leave the ``.part`` file: it
-    is the resume point of the next attempt, once there is room again.
+    is the resume point of the next attempt, once there is room again. While another
+    download to the same ``dest`` holds ``<dest>.part``, this one writes to a partial file
+    of its own (and cannot resume): the last download to finish wins, with all its bytes.
     """
     where = str(dest)
     part = dest.with_name(dest.name + PART_SUFFIX)
-    note = dest.with_name(dest.name + PART_NOTE_SUFFIX)
+    note: Path | None = dest.with_name(dest.name + PART_NOTE_SUFFIX)
     expected = {"etag": info.etag, "size": info.size}
     offset = 0
     with local_write_errors(where):
         dest.parent.mkdir(parents=True, exist_ok=True)
-        if resume and info.etag is not None and part.is_file() and _read_part_note(note) == expected:
-            offset = part.stat().st_size
-            if offset > info.size:
-                offset = 0
-            elif offset:
-                log.info("resuming download of %s at byte %d of %d", info.url, offset, info.size)
-        if offset == 0:
-            if info.etag is not None:
-                note.write_text(json.dumps(expected))
-            else:
-                note.unlink(missing_ok=True)
-        out = open(part, "r+b" if offset else "wb")  # noqa: SIM115 - closed below
+    fd = _claim_part(part, where)
+    if fd is None:  # another process is downloading to this name
+        log.info("%s is being downloaded by another process; this download uses its own partial file", dest)
+        part = dest.with_name(f"{dest.name}.{uuid.uuid4().hex[:12]}{PART_SUFFIX}")
+        note, resume = None, False
+        fd = _claim_part(part, where)
+        assert fd is not None  # a fresh unique name
+    out = os.fdopen(fd, "r+b")
     try:
         with local_write_errors(where):
+            if note is not None and resume and info.etag is not None and _read_part_note(note) == expected:
+                offset = os.fstat(fd).st_size
+                if offset > info.size:
+                    offset = 0
+                elif offset:
+                    log.info("resuming download of %s at byte %d of %d", info.url, offset, info.size)
+            if offset == 0 and note is not None:
+                if info.etag is not None:
+                    note.write_text(json.dumps(expected))
+                else:
+                    note.unlink(missing_ok=True)
             out.seek(offset)
             out.truncate()
         if offset and progress is not None:
@@ -656,17 +684,25 @@ def _download(
             )
             with src:
                 _copy_stream(src, _LocalSink(out, where), progress)
+        with local_write_errors(where):
+            out.flush()
         size = out.tell()
+        if size != info.size:
+            part.unlink(missing_ok=True)
+            if note is not None:
+                note.unlink(missing_ok=True)
+            raise IntegrityError(f"{info.url}: downloaded {size} bytes, expected {info.size}")
+        with local_write_errors(where):
+            os.replace(part, dest)  # still locked: no other download can take the name meanwhile
+        if note is not None:
+            note.unlink(missing_ok=True)
+    except BaseException:
+        if note is None:  # a partial file of its own cannot be resumed: do not leave it behind
+            part.unlink(missing_ok=True)
+        raise
     finally:
         with local_write_errors(where):
             out.close()
-    if size != info.size:
-        part.unlink(missing_ok=True)
-        note.unlink(missing_ok=True)
-        raise IntegrityError(f"{info.url}: downloaded {size} bytes, expected {info.size}")
-    with local_write_errors(where):
-        os.replace(part, dest)
-    note.unlink(missing_ok=True)
     return info
 
 
