@@ -6,7 +6,8 @@ The pipeline, for bounded memory whatever the input size:
    the sort order, assigns each record to its chunk (reference and bin; reads without a
    reference to numbered "unplaced" chunks) and cuts each chunk's records into frames of about
    ``frame_bytes`` (always at a record boundary) -- all on numpy columns, nothing per read;
-2. ``workers`` threads compress frames (zstd releases the GIL);
+2. ``workers`` threads compress frames (zstd releases the GIL), or in format version 2 code each
+   frame as a block of per-field streams (:mod:`bams3.dataset.fields`; the C coders release it too);
 3. one upload task per chunk, on a small thread pool, takes that chunk's compressed frames in
    order and streams them into the chunk object (:meth:`Store.open_write`: multipart on S3 when
    large, an atomic rename on disk), then appends the footer and commits the object.
