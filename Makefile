@@ -23,7 +23,7 @@ $(SYSTEM_STAMP): | $(VENV)/bin/python
 	@bash tools/ensure-debian-packages.sh $(DEB_BUILD)
 	@touch $@
 
-$(STAMP): pyproject.toml setup.py src/bams3/bam/_walk.c $(SYSTEM_STAMP) | $(VENV)/bin/python
+$(STAMP): pyproject.toml setup.py $(wildcard src/bams3/*/*.c) $(SYSTEM_STAMP) | $(VENV)/bin/python
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e '.[test]'
 	@touch $@
