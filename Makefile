@@ -6,7 +6,6 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
-SYSTEM_STAMP := $(VENV)/.system-packages
 # Debian packages the build and the tests need (a C compiler for the record walker).
 DEB_BUILD := gcc libc6-dev make libdeflate-dev
 DEB_BENCH := samtools art-nextgen-simulation-tools minimap2 time
@@ -18,12 +17,12 @@ all: test
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Install missing Debian packages once (root or sudo); skipped when all are present.
-$(SYSTEM_STAMP): | $(VENV)/bin/python
+# Install missing Debian packages (root or sudo). Checked on every run (a dpkg query per package,
+# instant when all are present), so a package added to DEB_BUILD reaches existing checkouts too.
+system-packages:
 	@bash tools/ensure-debian-packages.sh $(DEB_BUILD)
-	@touch $@
 
-$(STAMP): pyproject.toml setup.py $(wildcard src/bams3/*/*.c) $(SYSTEM_STAMP) | $(VENV)/bin/python
+$(STAMP): pyproject.toml setup.py $(wildcard src/bams3/*/*.c) | system-packages $(VENV)/bin/python
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e '.[test]'
 	@touch $@
