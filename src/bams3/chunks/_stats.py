@@ -189,29 +189,27 @@ class ChunkStats:
         """
         c = self.counters.tolist()
         passed, failed = c[_C_PASS : _C_PASS + _NF], c[_C_FAIL : _C_FAIL + _NF]
-        total = passed[_F["total"]] + failed[_F["total"]]
-        mapped = passed[_F["mapped"]] + failed[_F["mapped"]]
-        n_mapq = c[_C_MAPQ_N]
+        both = [p + f for p, f in zip(passed, failed)]
+        total, mapped, n_mapq = both[_I_TOTAL], both[_I_MAPPED], c[_C_MAPQ_N]
         average = repr(round(c[_C_MAPQ_SUM] / n_mapq, 4)) if n_mapq else "null"
-
-        def both(key: str) -> int:
-            return passed[_F[key]] + failed[_F[key]]
-
-        def where(key: tuple[int, int] | None) -> str:
-            return "null" if key is None else f'{{"ref":{ref_json[key[0]]},"pos":{key[1]}}}'
-
+        if self.first is None or self.last is None:
+            positions = '"min":null,"max":null,"max_end":null,"first":null,"last":null'
+        else:
+            positions = (
+                f'"min":{self.pos_min},"max":{self.pos_max},"max_end":{self.end_max},'
+                f'"first":{{"ref":{ref_json[self.first[0]]},"pos":{self.first[1]}}},'
+                f'"last":{{"ref":{ref_json[self.last[0]]},"pos":{self.last[1]}}}'
+            )
         references = ",".join([ref_json[i] for i in self.ref_ids])
-        histogram = ",".join([f"{label}{c[_C_HIST + i]}" for i, label in enumerate(_HISTOGRAM_KEYS)])
+        histogram = ",".join([key + str(n) for key, n in zip(_HISTOGRAM_KEYS, c[_C_HIST:])])
         flagstat = ",".join([f"{key}[{p},{f}]" for key, p, f in zip(_FLAGSTAT_JSON_KEYS, passed, failed)])
         return (
             f'"stats":{{"total_reads":{total},"mapped_reads":{mapped},"unmapped_reads":{total - mapped},'
             f'"avg_mapping_quality":{average},"mapq_sum":{c[_C_MAPQ_SUM]},"mapq_count":{n_mapq},'
-            f'"position_range":{{"min":{_json_int(self.pos_min)},"max":{_json_int(self.pos_max)},'
-            f'"max_end":{_json_int(self.end_max)},"first":{where(self.first)},"last":{where(self.last)}}},'
-            f'"references":[{references}],"primary_reads":{both("primary")},"secondary_reads":{both("secondary")},'
-            f'"supplementary_reads":{both("supplementary")},"duplicate_reads":{both("duplicates")},'
-            f'"qc_failed_reads":{failed[_F["total"]]},"paired_reads":{both("paired in sequencing")},'
-            f'"properly_paired_reads":{both("properly paired")},"total_bases":{c[_C_BASES]},'
+            f'"position_range":{{{positions}}},"references":[{references}],"primary_reads":{both[_I_PRIMARY]},'
+            f'"secondary_reads":{both[_I_SECONDARY]},"supplementary_reads":{both[_I_SUPPLEMENTARY]},'
+            f'"duplicate_reads":{both[_I_DUPLICATES]},"qc_failed_reads":{failed[_I_TOTAL]},'
+            f'"paired_reads":{both[_I_PAIRED]},"properly_paired_reads":{both[_I_PROPER]},"total_bases":{c[_C_BASES]},'
             f'"mapq_histogram":{{{histogram}}}}},"flagstat":{{{flagstat}}}'
         )
 
@@ -221,8 +219,11 @@ _HISTOGRAM_KEYS = tuple(f"{json.dumps(label)}:" for label, _, _ in MAPQ_BINS)
 _FLAGSTAT_JSON_KEYS = tuple(f"{json.dumps(key)}:" for key in FLAGSTAT_KEYS)
 
 
-def _json_int(value: int | None) -> str:
-    return "null" if value is None else str(value)
+_I_TOTAL, _I_MAPPED, _I_PRIMARY, _I_SECONDARY, _I_SUPPLEMENTARY, _I_DUPLICATES, _I_PAIRED, _I_PROPER = (
+    _F[key]
+    for key in ("total", "mapped", "primary", "secondary", "supplementary", "duplicates", "paired in sequencing",
+                "properly paired")
+)
 
 
 def _opt(pick: Any, a: int | None, b: int | None) -> int | None:
