@@ -119,4 +119,16 @@ def test_report_renders_every_figure_in_chromium(chromium: str, report_run: Repo
         cells = browser.wait_for_frame_text("tumour")
         assert "normal-1" in cells and "Reads per chunk" in cells
 
+        # the cohort: its heatmap, and its tables' page
+        browser.evaluate("app.setView({navbarMode: 'menu'})")
+        _click(browser, CLICK_TEXT, "Cohort")
+        browser.wait_for(CLICK_VIEW % json.dumps("results/cohort/plot.png").replace("eye.click();", ""))
+        _click(browser, CLICK_VIEW, "results/cohort/plot.png")
+        expected = png_size((report_run.results / "cohort" / "plot.png").read_bytes())
+        width, _, _ = browser.wait_for(f"(() => {{ const s = {SHOWN_IMAGE}; return s && s[0] === {expected[0]} && s; }})()")
+        assert width == expected[0]
+        _click(browser, CLICK_VIEW, "results/report/cohort.html")
+        cohort = browser.wait_for_frame_text("Reads per sample and region")
+        assert "tumour" in cohort and "chrM" in cohort
+
         assert browser.problems() == []

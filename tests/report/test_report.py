@@ -53,8 +53,8 @@ def test_zip_report_holds_the_same_files(report_run: ReportRun) -> None:
         names = archive.namelist()
         assert "report/report.html" in names
         pngs = {Path(n).name for n in names if n.endswith(".png")}
-        assert pngs == {f"{name}.png" for name in FIGURES}
-        assert sum(n.endswith(".png") for n in names) == len(FIGURES) * len(SAMPLES)
+        assert pngs == {f"{name}.png" for name in FIGURES} | {"plot.png"}  # plot.png: the cohort heatmap
+        assert sum(n.endswith(".png") for n in names) == len(FIGURES) * len(SAMPLES) + 1
         assert any(n.endswith("/samples.tsv") for n in names) and any(n.endswith("/staging.html") for n in names)
 
 
@@ -88,3 +88,19 @@ def test_staging_and_publishing_summaries(report_run: ReportRun) -> None:
     report = json.loads((report_run.results / "publish" / "report.json").read_text())
     assert f"s3://{report_run.bucket}/run-1" in publishing
     assert report["summary"]["copied"]["count"] > 0 and "chunks/tumour/summary.json" in publishing
+
+
+def test_cohort_heatmap_and_tables_are_in_the_report(report_run: ReportRun) -> None:
+    results, categories = report_run.embedded("results"), report_run.embedded("categories")
+    cohort = set(categories["Cohort"]["Other"])
+    assert {"results/cohort/plot.png", "results/cohort/matrix.tsv", "results/report/cohort.html"} <= cohort
+    heatmap = base64.b64decode(results["results/cohort/plot.png"]["data_uri"].split("base64,", 1)[1])
+    assert png_size(heatmap)[0] >= 400
+    page = (report_run.results / "report" / "cohort.html").read_text()
+    with open(report_run.results / "cohort" / "matrix.tsv", encoding="utf-8") as handle:
+        matrix = list(csv.reader(handle, delimiter="\t"))
+    assert "Cohort: 2 of 2 samples x 3 regions" in page
+    for row in matrix[1:]:
+        assert row[0] in page and all(f">{int(float(cell)):,}<" in page for cell in row[1:])
+    assert "What the queries cost" in page and "Downloading the source BAMs instead" in page
+    assert "reads overlapping each region for every sample" in results["results/report/cohort.html"]["caption"]

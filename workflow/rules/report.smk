@@ -4,10 +4,13 @@
 #                                                               chunks, shard jobs, bytes read
 #   Quality control     results/report/{sample}/*.png          per sample: reads and mean MAPQ along
 #                                                               the genome, MAPQ histogram, read fractions
+#   Cohort              results/report/cohort.html              the cohort's counts per sample and region,
+#                                                               per-region totals, failures, cost (the
+#                                                               cohort rules add the heatmap and TSVs)
 #   Staging, Publishing results/report/staging.html,           what stage and sync did (when activated)
 #                       results/report/publishing.html
 #
-# The cohort rules add their own heatmap and tables (workflow/rules/cohort.smk). Everything here is
+# Everything here is
 # drawn from files the other stages already wrote (chunk_stats.parquet, plan.json, summary.json,
 # staged.json, publish/report.json), by bams3.report; matplotlib renders off-screen (Agg).
 #
@@ -32,6 +35,8 @@ def get_report_outputs(*, publish=True):
         for sample in samples.index:
             outputs += [f"{REPORT_DIR}/{sample}/{figure}.png" for figure in SAMPLE_FIGURES]
         outputs += [f"{REPORT_DIR}/samples.html", f"{REPORT_DIR}/samples.tsv"]
+    if is_activated("cohort"):
+        outputs.append(f"{REPORT_DIR}/cohort.html")
     if is_activated("stage"):
         outputs.append(f"{REPORT_DIR}/staging.html")
     if publish and is_activated("sync"):
@@ -50,8 +55,17 @@ def sample_figure(name, caption, label):
     )
 
 
+def get_report_cohort_input(wildcards):
+    """The cohort stage's tables (rules/cohort.smk); evaluated only when the cohort page is wanted."""
+    names = {"summary": "summary.json", "matrix": "matrix.tsv"}
+    if get_cohort_setting("coverage"):
+        names["depth_matrix"] = "depth_matrix.tsv"
+    return {key: f"{cohort_dir()}/{name}" for key, name in names.items()}
+
+
 localrules:
     report_samples_table,
+    report_cohort,
     report_staging,
     report_publishing,
     report_all,
@@ -99,6 +113,21 @@ rule report_samples_table:
         "logs/report/samples_table.log",
     script:
         "../../scripts/report_samples_table.py"
+
+
+rule report_cohort:
+    input:
+        unpack(get_report_cohort_input),
+    output:
+        html=report(
+            f"{REPORT_DIR}/cohort.html",
+            caption="../report/cohort_page.rst",
+            category="Cohort",
+        ),
+    log:
+        "logs/report/cohort.log",
+    script:
+        "../../scripts/report_cohort.py"
 
 
 rule report_staging:

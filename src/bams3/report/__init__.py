@@ -7,6 +7,8 @@ scripts; they read only what the other stages already wrote:
   (chunk_stats.parquet), chunk plan (reference lengths) and summary.json: reads and mean
   MAPQ along the genome, the MAPQ histogram, the flagstat read fractions;
 - :func:`write_samples_table`: one row per sample (flagstat counts, chunks, bytes read), TSV and HTML;
+- :func:`write_cohort_summary`: the cohort's counts (and depths) per sample and region, per-region
+  totals, failed samples and what the queries cost, as a page (the cohort stage draws its own heatmap);
 - :func:`write_stage_summary`, :func:`write_sync_summary`: what staging and publishing did.
 
 Figures are PNG files drawn by matplotlib (Agg, imported on first use); tables are
@@ -30,7 +32,14 @@ from ._plots import (
     save_figure,
 )
 from ._profile import ChunkColumns, GenomeProfile, choose_window, genome_profile
-from ._tables import SAMPLE_COLUMNS, sample_row, write_samples_table, write_stage_summary, write_sync_summary
+from ._tables import (
+    SAMPLE_COLUMNS,
+    sample_row,
+    write_cohort_summary,
+    write_samples_table,
+    write_stage_summary,
+    write_sync_summary,
+)
 
 __all__ = [
     "SamplePlots",
@@ -38,6 +47,7 @@ __all__ = [
     "write_samples_table",
     "write_stage_summary",
     "write_sync_summary",
+    "write_cohort_summary",
     "sample_row",
     "SAMPLE_COLUMNS",
     "ChunkColumns",

@@ -18,7 +18,12 @@ from ._html import page, table, write_page
 #: objects listed one by one in the publishing summary (the TSV-like totals cover the rest)
 MAX_LISTED_OBJECTS = 500
 
-__all__ = ["SAMPLE_COLUMNS", "sample_row", "write_samples_table", "write_stage_summary", "write_sync_summary"]
+__all__ = ["SAMPLE_COLUMNS", "sample_row", "write_samples_table", "write_stage_summary", "write_sync_summary",
+           "write_cohort_summary"]
+
+#: cells of a cohort matrix shown on the page (the TSV has them all)
+MAX_MATRIX_ROWS = 200
+MAX_MATRIX_COLUMNS = 40
 
 #: (key, heading, numeric) of the per-sample table, in column order
 SAMPLE_COLUMNS: tuple[tuple[str, str, bool], ...] = (
@@ -158,3 +163,64 @@ def write_sync_summary(report: Mapping[str, Any], *, html: str | Path) -> None:
         rows = [[c["key"], format_bytes(c["bytes"])] for c in copied[:MAX_LISTED_OBJECTS]]
         sections.append(("Copied objects", note, table(["Path", "Bytes"], rows, numeric=[False, True])))
     write_page(html, page(f"Published {report['source']} to {report['destination']}", sections))
+
+
+def _read_matrix(path: str | Path) -> tuple[list[str], list[list[str]]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter="\t"))
+    return (rows[0], rows[1:]) if rows else ([], [])
+
+
+def _matrix_section(path: str | Path, heading: str, note: str) -> tuple[str, str, str]:
+    header, rows = _read_matrix(path)
+    cut_rows, cut_cols = len(rows) > MAX_MATRIX_ROWS, len(header) > MAX_MATRIX_COLUMNS + 1
+    header, rows = header[: MAX_MATRIX_COLUMNS + 1], [row[: MAX_MATRIX_COLUMNS + 1] for row in rows[:MAX_MATRIX_ROWS]]
+    if cut_rows or cut_cols:
+        note += (f" Showing the first {len(rows):,} samples and {len(header) - 1:,} regions; "
+                 f"{Path(path).name} holds them all.")
+    shown = [[row[0]] + [_number(cell) for cell in row[1:]] for row in rows]
+    return heading, note, table(header, shown, numeric=[False] + [True] * (len(header) - 1))
+
+
+def _number(cell: str) -> str:
+    try:
+        value = float(cell)
+    except ValueError:
+        return cell
+    return f"{int(value):,}" if value.is_integer() else f"{value:,.2f}"
+
+
+def write_cohort_summary(summary: Mapping[str, Any], *, matrix: str | Path, html: str | Path,
+                         depth_matrix: str | Path | None = None) -> None:
+    """The cohort's tables as a page: counts per sample and region, per-region totals, failures, cost.
+
+    Reads what the cohort stage wrote (``summary.json``, ``matrix.tsv``, ``depth_matrix.tsv``), so
+    the page shows the same numbers as those files.
+    """
+    samples = summary["samples"]
+    sections: list[tuple[str | None, str | None, str]] = [
+        _matrix_section(matrix, "Reads per sample and region",
+                        "Records overlapping each region, as samtools view -c counts them."),
+    ]
+    if depth_matrix is not None:
+        sections.append(_matrix_section(depth_matrix, "Mean depth per sample and region",
+                                        "Aligned bases over the region's length, as samtools depth -a -J."))
+    regions = [[r["region"], r["contig"], f"{r['start'] + 1:,}-{r['end']:,}", f"{r['length']:,}",
+                _shown("count", r["count"].get("total")), _shown("count", r["count"].get("median")),
+                _shown("count", r["count"].get("min")), _shown("count", r["count"].get("max"))]
+               for r in summary.get("regions", [])]
+    sections.append(("Regions", "Positions 1-based, inclusive. Statistics over the samples that succeeded.",
+                     table(["Region", "Reference", "Positions", "Length (bp)", "Total reads", "Median", "Min",
+                            "Max"], regions, numeric=[False, False, True, True, True, True, True, True])))
+    if summary.get("failed"):
+        sections.append(("Failed samples", "Left out of the tables above; URLs are shown without signatures.",
+                         table(["Sample", "Dataset", "Error"], [[f["sample"], f["dataset"], f["error"]]
+                                                                for f in summary["failed"]])))
+    cost = summary.get("cost", {})
+    whole = cost.get("whole_bam_download", {}).get("bytes")
+    cost_rows = [["Requests", f"{cost.get('requests', 0):,}"],
+                 ["Bytes transferred", format_bytes(cost.get("bytes_transferred", 0))],
+                 ["Downloading the source BAMs instead", "n/a" if not whole else format_bytes(whole)]]
+    sections.append(("What the queries cost", None, table(["", ""], cost_rows, numeric=[False, True])))
+    title = f"Cohort: {samples['succeeded']:,} of {samples['total']:,} samples x {len(regions):,} regions"
+    write_page(html, page(title, sections))
