@@ -89,6 +89,8 @@ rule report_sample_plots:
         runtime=lambda wc, attempt: 15 * attempt,
     params:
         sample="{sample}",
+    conda:
+        "../../envs/bams3.yaml"
     script:
         "../../scripts/report_sample_plots.py"
 
@@ -111,6 +113,8 @@ rule report_samples_table:
         ),
     log:
         "logs/report/samples_table.log",
+    conda:
+        "../../envs/bams3.yaml"
     script:
         "../../scripts/report_samples_table.py"
 
@@ -126,6 +130,8 @@ rule report_cohort:
         ),
     log:
         "logs/report/cohort.log",
+    conda:
+        "../../envs/bams3.yaml"
     script:
         "../../scripts/report_cohort.py"
 
@@ -142,6 +148,8 @@ rule report_staging:
         ),
     log:
         "logs/report/staging.log",
+    conda:
+        "../../envs/bams3.yaml"
     script:
         "../../scripts/report_staging.py"
 
@@ -158,6 +166,8 @@ rule report_publishing:
         ),
     log:
         "logs/report/publishing.log",
+    conda:
+        "../../envs/bams3.yaml"
     script:
         "../../scripts/report_publishing.py"
 
