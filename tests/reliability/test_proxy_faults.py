@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -184,10 +185,15 @@ def expected(case: str, corrupt_message: str) -> str:
 BAM_PATH = r"/bam/s\.bam($|\?)"
 
 
+def failing(cli: Runner, *args: str, **options: str) -> subprocess.CompletedProcess[str]:
+    """A run meant to fail: three retries are enough to show that a permanent fault is not retried away."""
+    return cli(*args, BAMS3_RETRY_MAX="3", **options)
+
+
 @pytest.mark.parametrize("case", list(PERMANENT))
 def test_flagstat_permanent_faults(inputs: Inputs, cli: Runner, fault_proxy: FaultProxy, case: str) -> None:
     fault = permanent(fault_proxy, case, BAM_PATH)
-    done = cli("flagstat", inputs.bam_url)
+    done = failing(cli, "flagstat", inputs.bam_url)
     assert_clean_failure(done, "flagstat", inputs.bam_url, expected(case, "in BGZF block at offset"))
     assert done.stdout == "" and fault.applied >= 1
 
@@ -197,7 +203,7 @@ def test_scan_permanent_faults(inputs: Inputs, cli: Runner, fault_proxy: FaultPr
                                case: str) -> None:
     fault = permanent(fault_proxy, case, BAM_PATH)
     out = tmp_path / "scan"
-    done = cli("scan", inputs.bam_url, "-o", str(out))
+    done = failing(cli, "scan", inputs.bam_url, "-o", str(out))
     assert_clean_failure(done, "scan", inputs.bam_url, expected(case, "in BGZF block at offset"))
     # the plan may stay (it is complete in itself); no statistics that look complete
     assert set(tree_digest(out)) <= {"plan.json"} and fault.applied >= 1
@@ -208,7 +214,7 @@ def test_convert_permanent_faults_on_the_bam(inputs: Inputs, cli: Runner, fault_
                                              s3_server: S3Server, case: str) -> None:
     fault = permanent(fault_proxy, case, BAM_PATH)
     prefix = f"failed-{uuid.uuid4().hex[:8]}.bams3/"
-    done = cli("convert", inputs.bam_url, f"s3://{inputs.bucket}/{prefix}", "--no-progress")
+    done = failing(cli, "convert", inputs.bam_url, f"s3://{inputs.bucket}/{prefix}", "--no-progress")
     assert_clean_failure(done, "convert", inputs.bam_url, expected(case, "in BGZF block at offset"))
     assert s3_digest(s3_server.client(), inputs.bucket, prefix) == {} and fault.applied >= 1
 
@@ -226,7 +232,7 @@ def test_convert_permanent_faults_on_the_chunks(inputs: Inputs, cli: Runner, fau
                                       times=None))
         message = "after a PUT of"
     prefix = f"failed-{uuid.uuid4().hex[:8]}.bams3/"
-    done = cli("convert", inputs.bam_url, f"s3://{inputs.bucket}/{prefix}", "--no-progress")
+    done = failing(cli, "convert", inputs.bam_url, f"s3://{inputs.bucket}/{prefix}", "--no-progress")
     assert_clean_failure(done, "convert", f"s3://{inputs.bucket}/{prefix}", message)
     assert s3_digest(s3_server.client(), inputs.bucket, prefix) == {} and fault.applied >= 1
 
@@ -243,7 +249,7 @@ def test_query_permanent_faults_on_chunks(inputs: Inputs, cli: Runner, fault_pro
     else:
         fault = permanent(fault_proxy, case, r"\.bch($|\?)")
     out = tmp_path / "region.sam"
-    done = cli("query", inputs.dataset_url, REGION, "-o", str(out))
+    done = failing(cli, "query", inputs.dataset_url, REGION, "-o", str(out))
     message = {"404": "chunk object is missing", "corrupt": "corrupt chunk frame",
                "corrupt-footer": "chunk footer checksum mismatch"}.get(case) or expected(case, "")
     assert_clean_failure(done, "query", inputs.dataset_url, message)
@@ -257,7 +263,7 @@ def test_stage_permanent_faults(inputs: Inputs, cli: Runner, fault_proxy: FaultP
     """The manifest gives the BAM's SHA-256: a download corrupted in transit is caught by it."""
     fault = permanent(fault_proxy, case, BAM_PATH)
     cache = tmp_path / "cache"
-    done = cli("stage", "--workdir", str(tmp_path / "work"), "--cache-dir", str(cache), "--no-progress",
+    done = failing(cli, "stage", "--workdir", str(tmp_path / "work"), "--cache-dir", str(cache), "--no-progress",
                stdin=stage_request(inputs))
     assert_clean_failure(done, "stage", "s.bam", inputs.bam_url, expected(case, "sha256 mismatch"))
     assert json.loads(done.stdout)["success"] is False
@@ -272,7 +278,7 @@ def test_sync_down_permanent_faults(inputs: Inputs, cli: Runner, fault_proxy: Fa
     """No file under its final name unless complete (a truncated download keeps its resumable ``.part``)."""
     fault = permanent(fault_proxy, case, r"/tree/s\.bam($|\?)")
     down = tmp_path / "down"
-    done = cli("sync", f"s3://{inputs.bucket}/tree/", str(down), "--no-progress", "--allow-partial-failure")
+    done = failing(cli, "sync", f"s3://{inputs.bucket}/tree/", str(down), "--no-progress", "--allow-partial-failure")
     assert_clean_failure(done, "sync", f"s3://{inputs.bucket}/tree/s.bam", expected(case, ""))
     files = tree_digest(down)
     assert "s.bam" not in files and set(files) - {"s.bam.part", "s.bam.part.json"} == {
@@ -289,7 +295,7 @@ def test_sync_move_never_deletes_a_source_whose_copy_is_corrupt(inputs: Inputs, 
     client.put_object(Bucket=inputs.bucket, Key=f"{prefix}s.bam", Body=inputs.bam.read_bytes())
     fault = fault_proxy.add(Fault("corrupt", method="GET", path=r"/move-[0-9a-f]+/s\.bam($|\?)", after_bytes=5_000,
                                   times=None))
-    done = cli("sync", "--move", f"s3://{inputs.bucket}/{prefix}", str(tmp_path / "moved"), "--no-progress")
+    done = failing(cli, "sync", "--move", f"s3://{inputs.bucket}/{prefix}", str(tmp_path / "moved"), "--no-progress")
     assert_clean_failure(done, "sync", f"s3://{inputs.bucket}/{prefix}s.bam", "differs from it",
                          "the source was not deleted")
     assert s3_digest(client, inputs.bucket, prefix) == {"s.bam": sha256_file(inputs.bam)}
@@ -309,7 +315,7 @@ def test_sync_up_permanent_faults(inputs: Inputs, cli: Runner, fault_proxy: Faul
         fault = fault_proxy.add(Fault("truncate_request", method="PUT", path=r"/s\.bam$", after_bytes=MID_BODY,
                                       times=None))
         message = "after a PUT of"
-    done = cli("sync", str(inputs.tree), f"s3://{inputs.bucket}/{prefix}", "--no-progress",
+    done = failing(cli, "sync", str(inputs.tree), f"s3://{inputs.bucket}/{prefix}", "--no-progress",
                "--allow-partial-failure")
     assert_clean_failure(done, "sync", f"s3://{inputs.bucket}/{prefix}s.bam", message)
     assert set(s3_digest(s3_server.client(), inputs.bucket, prefix)) == {"notes/readme.txt", "notes/empty.txt"}
@@ -343,7 +349,7 @@ def test_cohort_fail_fast_permanent_faults(inputs: Inputs, cli: Runner, fault_pr
     fault = (fault_proxy.add(Fault("corrupt", method="GET", path=r"\.bch($|\?)", after_bytes=40, times=None))
              if case == "corrupt" else permanent(fault_proxy, case, r"\.bch($|\?)"))
     out = tmp_path / "out"
-    done = cli("cohort", inputs.dataset_url, "-r", REGION, "-o", str(out), "--plot", "none", "--no-progress",
+    done = failing(cli, "cohort", inputs.dataset_url, "-r", REGION, "-o", str(out), "--plot", "none", "--no-progress",
                "--fail-fast")
     message = {"404": "chunk object is missing", "corrupt": "checksum mismatch"}.get(case) or expected(case, "")
     assert_clean_failure(done, "cohort", inputs.dataset_url, message)
@@ -355,7 +361,7 @@ def test_cohort_reports_a_failed_sample_as_failed(inputs: Inputs, cli: Runner, f
     """Without --fail-fast the other samples complete; the failed one is listed as failed, never as zero."""
     fault = permanent(fault_proxy, "403", r"/ds/s\.bams3/chunks/")
     out = tmp_path / "out"
-    done = cli("cohort", inputs.dataset_url, f"s3://{inputs.bucket}/convert-none.bams3", "-r", REGION,
+    done = failing(cli, "cohort", inputs.dataset_url, f"s3://{inputs.bucket}/convert-none.bams3", "-r", REGION,
                "-o", str(out), "--plot", "none", "--no-progress")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     summary = json.loads((out / "summary.json").read_text())
