@@ -164,6 +164,8 @@ rule cohort_group:
         jobs=get_cohort_setting("jobs"),
         coverage=get_cohort_setting("coverage"),
         allow_failures=get_cohort_setting("allow_failures"),
+    conda:
+        "../../envs/bams3.yaml"
     script:
         "../../scripts/cohort_group.py"
 
@@ -193,5 +195,7 @@ rule cohort_aggregate:
     params:
         plot=get_cohort_setting("plot"),
         allow_failures=get_cohort_setting("allow_failures"),
+    conda:
+        "../../envs/bams3.yaml"
     script:
         "../../scripts/cohort_aggregate.py"
