@@ -40,14 +40,6 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
     derandomize=EXAMPLES <= 1000,  # the time-boxed run is reproducible; `make fuzz` explores
 )
-#: executed examples per test, for docs/RELIABILITY.md's figures (kept by the tests themselves)
-EXECUTED: dict[str, int] = {}
-
-
-def count(name: str) -> None:
-    EXECUTED[name] = EXECUTED.get(name, 0) + 1
-
-
 def one_line(exc: BaseException) -> None:
     assert "\n" not in str(exc) and str(exc), repr(exc)
 
@@ -145,7 +137,6 @@ def test_damaged_chunks_fail_or_read_back_unchanged(small_dataset: SmallDataset,
     original = small_dataset.objects[key]
     damaged = apply(original, data.draw(mutations(len(original))))
     assume(damaged != original)
-    count("damaged chunks")
     for url in memory_dataset({**small_dataset.objects, key: damaged}):
         region = small_dataset.region_of[key]
         try:
@@ -167,7 +158,6 @@ def test_damaged_footers(small_dataset: SmallDataset, data: st.DataObject) -> No
     footer = chunk[len(chunk) - footer_size :]
     damaged = apply(footer, data.draw(mutations(len(footer))))
     assume(damaged != footer)
-    count("damaged footers")
     try:
         FrameTable.decode_footer(damaged, chunk_size=len(chunk), name="f.bch")
     except Bams3Error as exc:
@@ -182,7 +172,6 @@ def test_metadata_bytes(small_dataset: SmallDataset, data: st.DataObject) -> Non
     from bams3.dataset.metadata import parse_metadata
 
     raw = small_dataset.metadata_bytes
-    count("metadata bytes")
     try:
         parse_metadata(apply(raw, data.draw(mutations(len(raw)))), name="_metadata.json")
     except DatasetError as exc:
@@ -239,7 +228,6 @@ def test_metadata_values(small_dataset: SmallDataset, data: st.DataObject) -> No
     else:
         value = data.draw(JSON_VALUES)
     document = replace(document, path, value, delete=data.draw(st.booleans()))
-    count("metadata values")
     try:
         metadata = parse_metadata(json.dumps(document).encode(), name="_metadata.json")
     except DatasetError as exc:
@@ -273,7 +261,6 @@ def test_mutated_csi_index(csi_bam: Path, data: st.DataObject) -> None:
     from bams3.bam.bai import parse_index
 
     raw = csi_bam.with_name(csi_bam.name + ".csi").read_bytes()
-    count("CSI indexes")
     try:
         index = parse_index(apply(raw, data.draw(mutations(len(raw)))), name="fuzz.csi")
     except IndexFormatError as exc:
@@ -308,7 +295,6 @@ def test_reads_from_arbitrary_virtual_offsets(csi_bam: Path, data: st.DataObject
     start_block = data.draw(st.sampled_from(offsets) | st.integers(0, len(raw) + 10))
     start = VirtualPosition(start_block, data.draw(st.integers(0, 65_535)))
     end = data.draw(st.none() | st.builds(VirtualPosition, st.sampled_from(offsets), st.integers(0, 65_535)))
-    count("virtual offset ranges")
     try:
         with BamReader.from_virtual_range(io.BytesIO(raw[start_block:]), start, end, header=header,
                                           name="c.bam") as reader:
@@ -339,7 +325,6 @@ REGION_TEXT = st.one_of(
 def test_region_strings(text: str, known: bool) -> None:
     from bams3.regions import Region, parse_region
 
-    count("region strings")
     try:
         region = parse_region(text, REFERENCES if known else None)
     except RegionError as exc:
@@ -381,7 +366,6 @@ def test_region_files(tmp_path_factory: pytest.TempPathFactory, lines: list[str]
         path.write_text("\n".join(lines), encoding="utf-8", errors="surrogatepass")
     except (UnicodeEncodeError, ValueError):
         assume(False)
-    count("region files")
     try:
         read_regions(path, REFERENCES)
     except (RegionError, ConfigError) as exc:
@@ -416,7 +400,6 @@ def test_stage_requests(request: Any, tmp_path_factory: pytest.TempPathFactory) 
     """Any JSON: a request or one ConfigError line; an accepted name stays inside the run directory."""
     from bams3.stage.models import StageRequest
 
-    count("staging requests")
     try:
         parsed = StageRequest.from_dict(request)
     except ConfigError as exc:
@@ -438,7 +421,6 @@ def test_object_keys_stay_inside_their_store(key: str, tmp_path_factory: pytest.
 
     root = tmp_path_factory.getbasetemp() / "keys-root"
     store = open_store(str(root))
-    count("object keys")
     try:
         path = store.path_of(check_key(key))  # type: ignore[attr-defined]
     except UsageError as exc:
