@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 DEB_BUILD := gcc libc6-dev make libdeflate-dev
 DEB_BENCH := samtools art-nextgen-simulation-tools minimap2 time
 
-.PHONY: all demo test fuzz bench install system-packages clean distclean
+.PHONY: all demo test fuzz bench docs install system-packages clean distclean
 
 all: test
 
@@ -40,6 +40,11 @@ test: $(STAMP)
 ## make fuzz: a longer fuzzing run than the time-boxed one inside `make test`
 fuzz: $(STAMP)
 	BAMS3_FUZZ_EXAMPLES=20000 $(PY) -m pytest tests -m fuzz -p no:timeout $(PYTEST_ARGS)
+
+## make docs: regenerate the generated references (docs/CLI.md, docs/HANDLERS.md, docs/schemas/)
+docs: $(STAMP)
+	$(PY) -m bams3.cli.docs docs/CLI.md
+	$(PY) -m bams3.handlers.docs docs
 
 ## make bench: side-by-side benchmarks against samtools, written to docs/BENCHMARKS.md
 bench: $(STAMP)

@@ -154,6 +154,7 @@ def get_final_output(*, publish=True):
         final.append(f"{STAGE_DIR}/staged.json")
     if publish and is_activated("sync"):
         final.append(f"{SYNC_DIR}/report.json")
+    final += get_report_outputs(publish=publish)
     return final
 
 

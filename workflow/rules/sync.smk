@@ -46,6 +46,8 @@ def get_sync_destination():
 def get_sync_excludes():
     """Configured excludes, plus this rule file's own folder when it lies inside the published source."""
     excludes = list(get_sync_setting("exclude", ["*.snakemake_timestamp"]))
+    # intermediates that temp() removes before the batches run: never worth publishing
+    excludes += ["chunks/*/shards/*", "cohort/groups/*"]
     source = os.path.normpath(get_sync_setting("source", OUT))
     inside = os.path.relpath(os.path.normpath(SYNC_DIR), source)
     if not inside.startswith(".."):
