@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,8 +166,6 @@ def _disk_full(ctx: Context) -> tuple[list[str], str | None]:
 
 
 def _older_index(ctx: Context) -> tuple[list[str], str | None]:
-    import os
-
     bam = ctx.copy(ctx.bam, "s.bam")
     index = ctx.copy(ctx.bam.with_name(ctx.bam.name + ".bai"), "s.bam.bai")
     os.utime(index, (1_600_000_000, 1_600_000_000))
@@ -184,19 +185,14 @@ def _escaping_sync_plan(ctx: Context) -> tuple[list[str], str | None]:
     source.mkdir()
     (source / "a.txt").write_text("a")
     plan = ctx.tmp / "plan.json"
-    run = __import__("subprocess").run
-    done = run([__import__("sys").executable, "-m", "bams3", "sync", "plan", str(source), str(ctx.tmp / "dst"),
-                "--batch-bytes", "1M", "-o", str(plan)], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "bams3", "sync", "plan", str(source), str(ctx.tmp / "dst"),
+                           "--batch-bytes", "1M", "-o", str(plan)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    text = plan.read_text().replace('"a.txt"', '"../../escaped.txt"')
-    plan.write_text(text)
+    plan.write_text(plan.read_text().replace('"a.txt"', '"../../escaped.txt"'))
     return ["sync", "batch", str(plan), "--index", "0"], None
 
 
 def _changed_bam_for_a_plan(ctx: Context) -> tuple[list[str], str | None]:
-    import subprocess
-    import sys
-
     bam = ctx.copy(ctx.bam, "s.bam")
     plan = ctx.tmp / "plan.json"
     done = subprocess.run([sys.executable, "-m", "bams3", "plan", str(bam), "--no-index", "-o", str(plan)],
@@ -218,6 +214,12 @@ def _lying_header(ctx: Context) -> tuple[list[str], str | None]:
             for record in source:
                 out.write(record)
     return ["convert", str(path), str(ctx.tmp / "liar.bams3"), "--no-progress"], None
+
+
+def _wrong_credentials(ctx: Context) -> tuple[list[str], str | None]:
+    """The same URL, asked of a server that knows none of the test credentials."""
+    ctx.env.update(AWS_ENDPOINT_URL_S3=ctx.auth_endpoint, AWS_ENDPOINT_URL=ctx.auth_endpoint)
+    return ["flagstat", f"s3://{ctx.bucket}/bam/s.bam"], None
 
 
 def _existing_dataset(ctx: Context) -> tuple[list[str], str | None]:
@@ -288,9 +290,7 @@ CASES: tuple[Case, ...] = (
     Case("missing-bucket", "S3 bucket that does not exist",
          lambda c: (["flagstat", "s3://no-such-bucket-bams3/s.bam"], None), 1,
          "bams3 flagstat: error: s3://no-such-bucket-bams3/s.bam: no such object"),
-    Case("wrong-credentials", "wrong AWS credentials (server checks them)",
-         lambda c: (c.env.update(AWS_ENDPOINT_URL_S3=c.auth_endpoint, AWS_ENDPOINT_URL=c.auth_endpoint)
-                    or ["flagstat", f"s3://{c.bucket}/bam/s.bam"], None), 1,
+    Case("wrong-credentials", "wrong AWS credentials (server checks them)", lambda c: _wrong_credentials(c), 1,
          "bams3 flagstat: error: s3://<bucket>/bam/s.bam: credentials rejected (InvalidAccessKeyId The AWS Access "
          "Key Id you provided does not exist in our records.)"),
     # ---- datasets

@@ -361,7 +361,9 @@ def test_adversarial_region_strings_do_not_hang() -> None:
 def test_region_files(tmp_path_factory: pytest.TempPathFactory, lines: list[str], suffix: str) -> None:
     from bams3.regions import read_regions
 
-    path = tmp_path_factory.mktemp("regions", numbered=True) / f"regions{suffix}"
+    folder = tmp_path_factory.getbasetemp() / "fuzz-regions"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"regions{suffix}"
     try:
         path.write_text("\n".join(lines), encoding="utf-8", errors="surrogatepass")
     except (UnicodeEncodeError, ValueError):
