@@ -338,13 +338,13 @@ def test_runs_leave_the_gap_free_and_carry_block_tables() -> None:
         while (run := reader.read(70_000)) is not None:
             runs.append(run)
     assert all(r.start == 1000 and r.size >= 70_000 for r in runs[:-1])
-    assert b"".join(r.data[r.start : r.stop].tobytes() for r in runs) == payload
+    assert b"".join(bytes(r.data[r.start : r.stop]) for r in runs) == payload
     blocks = list(iter_blocks(io.BytesIO(data), name="m"))
     assert [c for r in runs for c in r.coffsets.tolist()] == [b.coffset for b in blocks]
     assert [s for r in runs for s in r.csizes.tolist()] == [b.csize for b in blocks]
     for r in runs:  # each block's data starts where the table says
         for start, block in zip(r.starts.tolist(), (b for b in blocks if b.coffset in set(r.coffsets.tolist()))):
-            assert r.data[start : start + block.isize].tobytes() == block.data
+            assert bytes(r.data[start : start + block.isize]) == block.data
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -12,7 +12,7 @@ import pytest
 
 from bams3.bam.bgzf import iter_blocks
 from bams3.bam.bgzf_writer import BgzfWriter
-from bams3.bam.flagstat import flagstat
+from bams3.bam.flagstat import flagstat, flagstat_stream
 from bams3.bam.reader import BamReader, read_header
 from bams3.errors import BamFormatError, BgzfError, InputFormatError
 from tests.bam import oracle
@@ -65,13 +65,18 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("threads", [1, 2])
-def test_library_raises_the_right_error(case: str, threads: int, tiny_bam: Path, edge_bam: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stream", [False, True])
+def test_library_raises_the_right_error(case: str, threads: int, stream: bool, tiny_bam: Path, edge_bam: Path, tmp_path: Path) -> None:
     data, error, fragment = corrupt_cases(tiny_bam, edge_bam)[case]
     path = tmp_path / f"{case}.bam"
     path.write_bytes(data)
     with pytest.raises(error) as info:
-        with open(path, "rb") as f, BamReader(f, name=str(path), threads=threads) as reader:
-            flagstat(reader)
+        with open(path, "rb") as f:
+            if stream:
+                flagstat_stream(f, name=str(path), threads=threads)
+            else:
+                with BamReader(f, name=str(path), threads=threads) as reader:
+                    flagstat(reader)
     message = str(info.value)
     assert isinstance(info.value, InputFormatError)
     assert message.startswith(f"{path}: ") and "\n" not in message

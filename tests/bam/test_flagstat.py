@@ -11,20 +11,24 @@ import numpy as np
 import pysam
 import pytest
 
-from bams3.bam.flagstat import FlagstatCounts, FlagstatHistogram, flagstat
+from bams3.bam.flagstat import FlagstatCounts, FlagstatHistogram, flagstat, flagstat_stream
 from bams3.bam.reader import BamReader
 
 
-def bams3_flagstat(path: Path, *, threads: int = 1, target_bytes: int = 2 << 20) -> FlagstatCounts:
-    with open(path, "rb") as f, BamReader(f, name=str(path), threads=threads) as reader:
-        return flagstat(reader, target_bytes=target_bytes)
+def bams3_flagstat(path: Path, *, threads: int = 1, target_bytes: int = 2 << 20, stream: bool = False) -> FlagstatCounts:
+    with open(path, "rb") as f:
+        if stream:  # what the CLI runs: the C walker counts, no record rows
+            return flagstat_stream(f, name=str(path), threads=threads, target_bytes=target_bytes)
+        with BamReader(f, name=str(path), threads=threads) as reader:
+            return flagstat(reader, target_bytes=target_bytes)
 
 
+@pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("preset", ["tiny", "edge_cases", "medium", "unsorted"])
-def test_text_and_json_equal_samtools(presets: dict[str, Path], preset: str, threads: int) -> None:
+def test_text_and_json_equal_samtools(presets: dict[str, Path], preset: str, threads: int, stream: bool) -> None:
     path = presets[preset]
-    counts = bams3_flagstat(path, threads=threads, target_bytes=300_000)
+    counts = bams3_flagstat(path, threads=threads, target_bytes=300_000, stream=stream)
     assert counts.format_text() == pysam.flagstat(str(path))
     expected_json = pysam.flagstat("-O", "json", str(path))
     assert counts.format_json() == expected_json
@@ -58,6 +62,7 @@ def test_percentages_use_single_precision_like_samtools(tmp_path: Path) -> None:
     path = build_bam(tmp_path / "pct.bam", n_unmapped=159, n_mapped=1)
     text = bams3_flagstat(path).format_text()
     assert "1 + 0 mapped (0.63% : N/A)\n" in text
+    assert bams3_flagstat(path, stream=True).format_text() == text
     assert "0 + 0 properly paired (N/A : N/A)\n" in text
     assert text == pysam.flagstat(str(path))
     doc = bams3_flagstat(path).to_json()

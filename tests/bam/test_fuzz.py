@@ -19,7 +19,7 @@ from bams3.bam import _layout as L
 from bams3.bam import _walk
 from bams3.bam.bai import parse_index
 from bams3.bam.bgzf_writer import BgzfWriter
-from bams3.bam.flagstat import flagstat
+from bams3.bam.flagstat import flagstat, flagstat_stream
 from bams3.bam.reader import BamReader
 from bams3.bam.records import RECORD_DTYPE
 from bams3.errors import BamFormatError, BgzfError, IndexFormatError
@@ -80,9 +80,22 @@ def apply(data: bytes, edits: list) -> bytes:
 
 
 def read_everything(data: bytes, threads: int = 1) -> None:
-    with BamReader(io.BytesIO(data), name="fuzz.bam", threads=threads) as reader:
-        counts = flagstat(reader, target_bytes=20_000)
-    assert counts.total[0] + counts.total[1] >= 0
+    """Both readers, which must agree: record rows (BamReader) and the counting walker (the CLI's)."""
+    outcomes = []
+    for stream in (False, True):
+        try:
+            if stream:
+                counts = flagstat_stream(io.BytesIO(data), name="fuzz.bam", threads=threads, target_bytes=20_000)
+            else:
+                with BamReader(io.BytesIO(data), name="fuzz.bam", threads=threads) as reader:
+                    counts = flagstat(reader, target_bytes=20_000)
+            outcomes.append(counts)
+        except (BgzfError, BamFormatError) as exc:
+            outcomes.append((type(exc), str(exc)))
+    assert outcomes[0] == outcomes[1]
+    if isinstance(outcomes[0], tuple):
+        error_type, message = outcomes[0]
+        raise error_type(message)
 
 
 @FUZZ

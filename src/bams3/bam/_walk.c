@@ -150,9 +150,21 @@ typedef struct {
     const int64_t *coffsets;  /* each block's compressed offset */
     Py_ssize_t n_blocks;      /* 0: leave voffset 0 */
     int64_t n_references;     /* < 0: no check */
+    int64_t *histogram;       /* count_flags: count each record's flagstat key here instead of writing a row */
 } walk_context;
 
-static const walk_context NO_CONTEXT = {NULL, NULL, 0, -1};
+static const walk_context NO_CONTEXT = {NULL, NULL, 0, -1, NULL};
+
+/*
+ * The key of bams3.bam.flagstat's histogram: every samtools flagstat counter depends only
+ * on the 12 FLAG bits, on whether the mate is on another reference, and on MAPQ >= 5.
+ */
+#define FLAGSTAT_KEY_BITS 14
+#define FLAGSTAT_KEYS (1 << FLAGSTAT_KEY_BITS)
+static inline unsigned flagstat_key(const record_fields *f)
+{
+    return (f->flag & 0xFFFu) | ((unsigned)(f->ref_id != f->next_ref_id) << 12) | ((unsigned)(f->mapq >= 5) << 13);
+}
 
 static const char *walk_message(walk_status status)
 {
@@ -239,7 +251,10 @@ static walk_status walk_records(const uint8_t *data, Py_ssize_t start, Py_ssize_
             f.voffset = ((uint64_t)ctx->coffsets[block] << 16) | (uint64_t)((int64_t)pos - ctx->starts[block]);
         }
 
-        memcpy(out + (size_t)n * sizeof(record_fields), &f, sizeof f);
+        if (ctx->histogram != NULL)
+            ctx->histogram[flagstat_key(&f)]++;
+        else
+            memcpy(out + (size_t)n * sizeof(record_fields), &f, sizeof f);
         n++;
         pos += (Py_ssize_t)(4 + block_size);
     }
@@ -406,6 +421,77 @@ done:
     PyBuffer_Release(&starts);
     PyBuffer_Release(&coffsets);
     return result;
+}
+
+PyDoc_STRVAR(count_flags_doc,
+"count_flags(data, start, stop, max_block_size, n_references, histogram) -> (n_records, next_offset)\n"
+"\n"
+"Walk the complete records of data[start:stop] with every check of walk_blocks, and instead\n"
+"of writing rows add one to histogram[key] for each (histogram: a writable buffer of\n"
+"FLAGSTAT_KEYS int64; key: the 12 FLAG bits, bit 12 'mate on another reference', bit 13\n"
+"'MAPQ >= 5'). What bams3 flagstat needs, without numpy. Raises WalkError or RefIdError\n"
+"as walk_blocks does.");
+
+static PyObject *count_flags(PyObject *self, PyObject *args)
+{
+    Py_buffer data, histogram;
+    Py_ssize_t start, stop;
+    long long max_block_size, n_references;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nnLLw*", &data, &start, &stop, &max_block_size, &n_references, &histogram))
+        return NULL;
+    PyObject *result = NULL;
+    if (start < 0 || stop < start || stop > data.len) {
+        PyErr_SetString(PyExc_ValueError, "count_flags: start/stop outside the data buffer");
+        goto done;
+    }
+    if (max_block_size < FIXED_SIZE || max_block_size > INT32_MAX - 4) {
+        PyErr_SetString(PyExc_ValueError, "count_flags: max_block_size outside 32..2^31-5");
+        goto done;
+    }
+    if (n_references < 0 || n_references > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "count_flags: n_references outside 0..2^31-1");
+        goto done;
+    }
+    if (histogram.len != FLAGSTAT_KEYS * (Py_ssize_t)sizeof(int64_t) || ((uintptr_t)histogram.buf % sizeof(int64_t)) != 0) {
+        PyErr_SetString(PyExc_ValueError, "count_flags: histogram must be an aligned buffer of FLAGSTAT_KEYS int64");
+        goto done;
+    }
+    walk_context ctx = {NULL, NULL, 0, (int64_t)n_references, (int64_t *)histogram.buf};
+    Py_ssize_t n = 0, next = start;
+    walk_status status;
+    Py_BEGIN_ALLOW_THREADS
+    status = walk_records((const uint8_t *)data.buf, start, stop, NULL, PY_SSIZE_T_MAX, (int64_t)max_block_size, &ctx,
+                          &n, &next);
+    Py_END_ALLOW_THREADS
+    if (status != WALK_OK) {
+        set_walk_error(status, (const uint8_t *)data.buf, next);
+        goto done;
+    }
+    result = Py_BuildValue("(nn)", n, next);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&histogram);
+    return result;
+}
+
+PyDoc_STRVAR(new_buffer_doc,
+"new_buffer(size) -> bytearray\n"
+"\n"
+"A bytearray of size bytes whose contents are not initialised (bytearray(size) writes\n"
+"zeros first: for buffers about to be filled by inflate or a read, that is a wasted pass\n"
+"over every byte of the file). Read only what has been written.");
+
+static PyObject *new_buffer(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    Py_ssize_t size = PyLong_AsSsize_t(arg);
+    if (size == -1 && PyErr_Occurred()) return NULL;
+    if (size < 0) {
+        PyErr_SetString(PyExc_ValueError, "new_buffer: negative size");
+        return NULL;
+    }
+    return PyByteArray_FromStringAndSize(NULL, size);
 }
 
 /* ---- BGZF frames (SAMv1 4.1; gzip member layout RFC 1952 2.3.1) ------------------------- */
@@ -635,6 +721,8 @@ done:
 static PyMethodDef walk_methods[] = {
     {"walk", walk, METH_VARARGS, walk_doc},
     {"walk_blocks", walk_blocks, METH_VARARGS, walk_blocks_doc},
+    {"count_flags", count_flags, METH_VARARGS, count_flags_doc},
+    {"new_buffer", new_buffer, METH_O, new_buffer_doc},
     {"scan_frames", scan_frames, METH_VARARGS, scan_frames_doc},
 #ifdef BAMS3_HAVE_LIBDEFLATE
     {"inflate_frames", inflate_frames, METH_VARARGS, inflate_frames_doc},
@@ -678,6 +766,7 @@ PyMODINIT_FUNC PyInit__walk(void)
     PyObject *fields = build_fields();
     if (fields == NULL || PyModule_AddObject(module, "FIELDS", fields) < 0) { Py_XDECREF(fields); goto fail; }
     if (PyModule_AddIntConstant(module, "ITEMSIZE", (long)sizeof(record_fields)) < 0) goto fail;
+    if (PyModule_AddIntConstant(module, "FLAGSTAT_KEYS", FLAGSTAT_KEYS) < 0) goto fail;
     if (PyModule_AddIntConstant(module, "FRAME_COLUMNS", FRAME_COLUMNS) < 0) goto fail;
     if (PyModule_AddIntConstant(module, "FRAME_BAD_HEADER", FRAME_BAD_HEADER) < 0) goto fail;
     if (PyModule_AddIntConstant(module, "FRAME_BAD_ISIZE", FRAME_BAD_ISIZE) < 0) goto fail;

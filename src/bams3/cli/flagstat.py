@@ -46,13 +46,12 @@ def _positive_int(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bam.flagstat import flagstat
-    from ..bam.reader import BamReader
+    from ..bam.flagstat import flagstat_stream  # no numpy: start-up is a tenth of the run on a 250 MB BAM
     from ..io import open_input, redact
 
     name = redact(args.bam)
-    with open_input(args.bam) as stream, BamReader(stream, name=name, threads=args.threads) as reader:
-        counts = flagstat(reader)
+    with open_input(args.bam) as stream:
+        counts = flagstat_stream(stream, name=name, threads=args.threads)
     sys.stdout.write(counts.format_json() if args.json else counts.format_text())
     print_io_stats(args)
     return 0
