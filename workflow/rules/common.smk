@@ -55,7 +55,8 @@ def load_samples():
         where = "config bam_urls"
     else:
         if not config["samples"]:
-            raise ValueError("config: give a sample sheet ('samples') or a list of BAM URLs ('bam_urls')")
+            # no BAMs: a run that only queries external datasets, stages or publishes
+            return pd.DataFrame({"sample": [], "bam": [], "index": []}, dtype=str).set_index("sample", drop=False)
         table = pd.read_csv(config["samples"], sep="\t", dtype=str, comment="#", skip_blank_lines=True)
         where = f"sample sheet {config['samples']}"
     table.columns = [c.strip() for c in table.columns]
@@ -73,7 +74,7 @@ samples = load_samples()
 
 
 wildcard_constraints:
-    sample="|".join(re.escape(name) for name in samples.index),
+    sample="|".join(re.escape(name) for name in samples.index) or "(?!)",
     shard=r"\d+",
 
 
@@ -150,6 +151,8 @@ def get_final_output(*, publish=True):
     if is_activated("dataset"):
         for sample in samples.index:
             final += get_dataset_outputs(sample)
+    if is_activated("cohort"):
+        final += get_cohort_outputs()
     if is_activated("stage"):
         final.append(f"{STAGE_DIR}/staged.json")
     if publish and is_activated("sync"):
