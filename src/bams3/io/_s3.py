@@ -437,6 +437,7 @@ class S3Store(RemoteStore):
         or it has the ETag the PUT answered with) is deleted first: nothing short stays
         under the name if the retries fail too, and a create-only retry can create it again.
         """
+        IO_STATS.record("s3", "stat", requests=1)
         info = self._stat_once(key)
         if info is not None and info.size == size:
             return
