@@ -53,6 +53,22 @@ def test_the_big_bam_in_one_process(big_bam: Path, tmp_path: Path) -> None:
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no work files left
 
 
+@pytest.mark.parametrize("pool", ["process", "thread"])
+def test_shard_pools_give_the_same_outputs_as_one_worker(big_bam: Path, tmp_path: Path, pool: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from bams3.chunks import _scan
+
+    sizing = ShardSizing(reads=150_000, bytes=None)
+    one = scan(str(big_bam), tmp_path / "one", workers=1, progress=False, sizing=sizing)
+    # the test BAM is small enough that a process pool would not be started for it
+    assert big_bam.stat().st_size < _scan._PROCESS_POOL_MIN_BYTES_PER_WORKER
+    monkeypatch.setattr(_scan, "_PROCESS_POOL_MIN_BYTES_PER_WORKER", 0)
+    many = scan(str(big_bam), tmp_path / "many", workers=2, pool=pool, progress=False, sizing=sizing)
+    assert one.summary["plan"]["shards"] > 2
+    for name in ("chunk_stats.jsonl", "summary.json"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "many" / name).read_bytes()
+
+
 def test_without_an_index_one_pass_plans_and_counts(unsorted_bam: Path, tmp_path: Path) -> None:
     result = scan(str(unsorted_bam), tmp_path / "out", chunk_size=300, progress=False, chunk_files=True,
                   sizing=ShardSizing(reads=1000, bytes=None))
