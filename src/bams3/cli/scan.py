@@ -25,8 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--workers", type=int,
                         help="shards processed at once, or inflate threads without an index (default: 2)")
     parser.add_argument("--pool", choices=("thread", "process"),
-                        help="run shards in processes or in threads (default: processes, started only when "
-                             "each worker gets 96 MiB of BAM or more: smaller BAMs run in this process)")
+                        help="run shards in processes or in threads (default: processes)")
     parser.add_argument("--chunk-files", action="store_true", help="also write chunk_files/chunk_<id>.json, one file per chunk")
     parser.add_argument("--no-parquet", action="store_true", help="do not write chunk_stats.parquet")
     parser.add_argument("--sample", help="sample name recorded in summary.json")
