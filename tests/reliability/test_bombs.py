@@ -56,8 +56,6 @@ def assert_refused(exc: BaseException | None, peak: int, error: type[BaseExcepti
 
 # ------------------------------------------------------------------ BAMS3 chunks and metadata
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="dataset: a chunk frame whose zstd header claims more than the frame "
-                   "table's raw_size raises MemoryError, not IntegrityError (owner: dataset)")
 def test_chunk_frame_claiming_a_terabyte() -> None:
     from bams3.dataset.codecs import ZstdFramesCodec
 
@@ -65,8 +63,6 @@ def test_chunk_frame_claiming_a_terabyte() -> None:
     assert_refused(exc, peak, IntegrityError)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="dataset: a frame table entry claiming raw_size 2^32-1 makes the reader "
-                   "allocate 4 GiB for a 27-byte frame (owner: dataset)")
 def test_frame_table_claiming_4_gib_per_frame() -> None:
     from bams3.dataset.codecs import ZstdFramesCodec
 

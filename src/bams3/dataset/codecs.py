@@ -33,6 +33,7 @@ import zstandard
 
 from ..errors import DatasetError, IntegrityError
 from ._packed import Column, pack_columns, unpack_columns
+from ._zstd import claim_problem
 
 if TYPE_CHECKING:
     from .fields.codec import FieldsCodec
@@ -224,6 +225,11 @@ class ZstdFramesCodec:
         IntegrityError
             When the frame is damaged or decodes to another size.
         """
+        # the frame table's raw_size and the frame header's content size are claims: check them
+        # against the frame's length before python-zstandard allocates what the header declares
+        problem = claim_problem(frame, int(raw_size))
+        if problem is not None:
+            raise IntegrityError(f"{name}: corrupt chunk frame ({problem})")
         try:
             raw = _local.decompressor.decompress(frame, max_output_size=max(int(raw_size), 1))
         except zstandard.ZstdError as exc:
