@@ -28,8 +28,6 @@ def test_region_positions_of_hundreds_of_digits(text: str) -> None:
         parse_region(text)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="dataset: a non-ASCII character in a packed table's base64 'data' raises "
-                   "ValueError from base64.b64decode, not DatasetError (owner: dataset)")
 @pytest.mark.parametrize("field", ["chunks", "header"])
 def test_metadata_blob_with_a_non_ascii_character(metadata_bytes: bytes, field: str) -> None:
     from bams3.dataset.metadata import parse_metadata

@@ -25,8 +25,9 @@ import numpy as np
 import zstandard
 
 from ..errors import DatasetError
+from ._zstd import claim_problem
 
-__all__ = ["Column", "ENCODING", "pack_columns", "unpack_columns", "pack_table", "unpack_table"]
+__all__ = ["Column", "ENCODING", "pack_columns", "unpack_columns", "pack_table", "unpack_table", "decode_base64"]
 
 ENCODING = "bams3.columns.v1"
 #: filters a column may declare (applied in this order when writing, reversed when reading)
@@ -103,6 +104,11 @@ def unpack_columns(columns: Sequence[Column], rows: int, blob: bytes, *, what: s
         When ``blob`` does not decode to exactly the declared columns (``what`` names it).
     """
     expected = sum(np.dtype(c.dtype).itemsize for c in columns) * rows
+    # ``rows`` (a footer trailer's frame count, the metadata's row count) is a claim: the blob's
+    # own length bounds what it can decode to, so a claim of billions of rows fails here
+    problem = claim_problem(blob, expected)
+    if problem is not None:
+        raise DatasetError(f"{what} cannot hold {rows} rows: {problem}")
     try:
         raw = zstandard.ZstdDecompressor().decompress(blob, max_output_size=max(expected, 1))
     except zstandard.ZstdError as exc:
@@ -122,6 +128,25 @@ def unpack_columns(columns: Sequence[Column], rows: int, blob: bytes, *, what: s
         array.flags.writeable = False
         out[column.name] = array
     return out
+
+
+def decode_base64(text: object, *, what: str) -> bytes:
+    """The bytes of a base64 ``data`` string of the metadata.
+
+    ``base64.b64decode`` raises a bare ``ValueError`` (not ``binascii.Error``) for a non-ASCII
+    character, so the text is checked to be ASCII first.
+
+    Raises
+    ------
+    DatasetError
+        Not a string of strict base64 (``what`` names the field).
+    """
+    if not isinstance(text, str) or not text.isascii():
+        raise DatasetError(f"{what} data is not base64 (not an ASCII string)")
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise DatasetError(f"{what} data is not base64: {exc}") from None
 
 
 def pack_table(columns: Sequence[Column], values: Mapping[str, np.ndarray]) -> dict[str, object]:
@@ -147,8 +172,5 @@ def unpack_table(table: Mapping[str, object], *, what: str = "chunk table") -> d
     if table.get("encoding") != ENCODING or table.get("compression") != "zstd":
         raise DatasetError(f"unknown {what} encoding {table.get('encoding')!r}/{table.get('compression')!r}")
     columns = [Column.from_dict(c) for c in table["columns"]]  # type: ignore[union-attr]
-    try:
-        blob = base64.b64decode(str(table["data"]), validate=True)
-    except binascii.Error as exc:
-        raise DatasetError(f"{what} data is not base64: {exc}") from None
+    blob = decode_base64(table["data"], what=what)
     return unpack_columns(columns, int(table["rows"]), blob, what=what)  # type: ignore[arg-type]

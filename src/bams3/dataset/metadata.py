@@ -11,7 +11,6 @@ line instead of surfacing later as a wrong answer.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import zlib
 from collections.abc import Mapping
@@ -27,7 +26,8 @@ import zstandard
 from .. import __version__
 from ..bam.header import BamHeader
 from ..errors import BamFormatError, DatasetError
-from ._packed import Column, pack_table, unpack_table
+from ._packed import Column, decode_base64, pack_table, unpack_table
+from ._zstd import claim_problem
 from .codecs import Codec, codec_from_dict
 from .keys import METADATA_KEY, UNPLACED_REF_ID, ChunkKeyEncoding
 
@@ -183,10 +183,15 @@ def _encode_header(raw: bytes) -> dict[str, object]:
 
 def _decode_header(data: Mapping[str, Any], *, name: str) -> BamHeader:
     size = int(data["size"])
+    blob = decode_base64(data["data"], what=f"{name}: the BAM header")
+    # ``size`` and the blob's zstd content size are claims; the blob (no larger than the metadata
+    # object) bounds what it can decode to, so a claim of a terabyte fails before any allocation
+    problem = claim_problem(blob, size)
+    if problem is not None:
+        raise DatasetError(f"{name}: the BAM header does not decode ({problem})")
     try:
-        blob = base64.b64decode(str(data["data"]), validate=True)
-        raw = zstandard.ZstdDecompressor().decompress(blob, max_output_size=size)
-    except (binascii.Error, zstandard.ZstdError) as exc:
+        raw = zstandard.ZstdDecompressor().decompress(blob, max_output_size=max(size, 1))
+    except zstandard.ZstdError as exc:
         raise DatasetError(f"{name}: the BAM header does not decode ({exc})") from None
     if len(raw) != size or zlib.crc32(raw) != int(data["crc32"]):
         raise DatasetError(f"{name}: the BAM header fails its size or CRC-32 check")
