@@ -10,10 +10,14 @@ def main() -> None:
     import logging
 
     from bams3.chunks import load_plan, run_shard
+    from bams3.workflow.samples import job_bam
 
+    p = snakemake.params  # noqa: F821
+    # the real (maybe signed) URL comes from the sheet, never from params (Snakemake stores those)
+    bam = job_bam(snakemake.config, p.sample, shown_bam=p.bam)  # noqa: F821
     plan = load_plan(snakemake.input.plan)  # noqa: F821
     report = run_shard(
-        snakemake.params.bam,  # noqa: F821
+        bam.bam,
         plan,
         int(snakemake.wildcards.shard),  # noqa: F821
         snakemake.output.chunks,  # noqa: F821

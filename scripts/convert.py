@@ -11,9 +11,13 @@ def main() -> None:
 
     from bams3.dataset import convert
     from bams3.units import parse_bases
+    from bams3.workflow.samples import job_bam
 
+    p = snakemake.params  # noqa: F821
+    # the real (maybe signed) URL comes from the sheet, never from params (Snakemake stores those)
+    bam = job_bam(snakemake.config, p.sample, shown_bam=p.bam)  # noqa: F821
     result = convert(
-        snakemake.params.bam,  # noqa: F821
+        bam.bam,
         snakemake.params.dataset,  # noqa: F821
         bin_size=parse_bases(snakemake.params.chunk_size),  # noqa: F821
         level=int(snakemake.params.level),  # noqa: F821

@@ -11,15 +11,18 @@ def main() -> None:
 
     from bams3.chunks import ShardSizing, make_plan, save_plan
     from bams3.units import parse_bytes
+    from bams3.workflow.samples import job_bam
 
     p = snakemake.params  # noqa: F821
+    # the real (maybe signed) URLs come from the sheet, never from params (Snakemake stores those)
+    bam = job_bam(snakemake.config, p.sample, shown_bam=p.bam, shown_index=p.index)  # noqa: F821
     sizing = ShardSizing(
         reads=p.shard_reads,
         bytes=None if p.shard_bytes is None else parse_bytes(p.shard_bytes),
     )
     plan = make_plan(
-        p.bam,
-        index_url=p.index or None,
+        bam.bam,
+        index_url=bam.index,
         use_index=p.use_index,
         chunk_size=p.chunk_size,
         sizing=sizing,

@@ -164,8 +164,6 @@ def test_a_workflow_run_on_signed_urls_leaks_nothing(workflow_run: tuple[Path, d
     assert_no_secret(shown, secrets)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="workflow: signed BAM/index URLs travel as rule params, "
-                   "and Snakemake stores params in .snakemake/metadata (owner: workflow rules, chunks.smk/dataset.smk)")
 def test_snakemake_bookkeeping_holds_no_signed_url(workflow_run: tuple[Path, dict[str, str], set[str]]) -> None:
     work, texts, secrets = workflow_run
     assert_no_secret({where: text for where, text in texts.items() if METADATA in where}, secrets)

@@ -18,10 +18,14 @@ checkpoint plan_chunks:
         mem_mb=lambda wc, attempt: 1024 * attempt,
         runtime=lambda wc, attempt: 120 * attempt,
     params:
-        bam=get_bam_url,
+        # URLs are never params (Snakemake stores params in .snakemake/metadata and they may be
+        # signed): the script resolves them from the sheet (bams3.workflow.samples.job_bam).
+        sample="{sample}",
+        # redacted: a moved BAM or index changes it (and plans again), a renewed signature does not
+        bam=get_bam_redacted,
+        index=get_index_redacted,
         # not used by the script: a changed local BAM changes it, and Snakemake plans again
         bam_version=get_bam_version,
-        index=get_index_url,
         chunk_size=CHUNK_SIZE,
         shard_reads=config["chunks"]["shard_reads"],
         shard_bytes=config["chunks"]["shard_bytes"],
@@ -47,7 +51,9 @@ rule chunk_stats:
         mem_mb=lambda wc, attempt: 1024 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
     params:
-        bam=get_bam_url,
+        sample="{sample}",
+        # redacted (the script resolves the real URL); the plan names the BAM's size and ETag
+        bam=get_bam_redacted,
     conda:
         "../../envs/bams3.yaml"
     script:

@@ -30,40 +30,18 @@ def is_activated(path):
 
 # --- samples ---------------------------------------------------------------------------
 
-SAMPLE_NAME = re.compile(r"^(?!\.)[A-Za-z0-9_.-]+$")
-
-
-def sample_name_from_url(url):
-    """``s3://b/x/NA12878.bam?sig=...`` -> ``NA12878``: the file name without ``.bam``."""
-    name = os.path.basename(urlsplit(url).path if "://" in url else url)
-    name = name[: -len(".bam")] if name.endswith(".bam") else name
-    if not SAMPLE_NAME.match(name):
-        raise ValueError(
-            f"config bam_urls: cannot make a sample name from {name!r} (from the URL's file name); "
-            "use a sample sheet (config 'samples') to name this BAM"
-        )
-    return name
-
-
 def load_samples():
-    """The samples as a table indexed by name: from ``bam_urls`` if given, else from the sheet."""
-    if config["bam_urls"]:
-        table = pd.DataFrame(
-            {"sample": [sample_name_from_url(u) for u in config["bam_urls"]], "bam": config["bam_urls"]},
-            dtype=str,
-        )
-        where = "config bam_urls"
-    else:
-        if not config["samples"]:
-            # no BAMs: a run that only queries external datasets, stages or publishes
-            return pd.DataFrame({"sample": [], "bam": [], "index": []}, dtype=str).set_index("sample", drop=False)
-        table = pd.read_csv(config["samples"], sep="\t", dtype=str, comment="#", skip_blank_lines=True)
-        where = f"sample sheet {config['samples']}"
-    table.columns = [c.strip() for c in table.columns]
-    table = table.apply(lambda col: col.str.strip())
-    duplicated = sorted(set(table["sample"][table["sample"].duplicated()])) if "sample" in table else []
-    if duplicated:
-        raise ValueError(f"{where}: sample names must be unique; repeated: {', '.join(duplicated)}")
+    """The samples as a table indexed by name: from ``bam_urls`` if given, else from the sheet.
+
+    The sheet is parsed by bams3.workflow.samples, the same function the rule scripts use
+    to find a sample's BAM URL (URLs are never params: Snakemake stores params on disk).
+    """
+    from bams3.workflow.samples import load_sample_table
+
+    if not config["bam_urls"] and not config["samples"]:
+        # no BAMs: a run that only queries external datasets, stages or publishes
+        return pd.DataFrame({"sample": [], "bam": [], "index": []}, dtype=str).set_index("sample", drop=False)
+    table, _where = load_sample_table(config)
     validate(table, schema="../schemas/samples.schema.yaml")
     if "index" not in table:
         table["index"] = None
@@ -82,8 +60,23 @@ wildcard_constraints:
 
 
 def get_bam_url(wildcards):
-    """The sample's BAM URL: a param, never an input (rules read byte ranges of it)."""
+    """The sample's BAM URL, for the DAG side only (e.g. ``get_bam_version``).
+
+    Never a param: Snakemake stores params in .snakemake/metadata, and the URL may be
+    signed. Scripts resolve it themselves (bams3.workflow.samples.resolve_sample).
+    """
     return samples.loc[wildcards.sample, "bam"]
+
+
+def get_bam_redacted(wildcards):
+    """The sample's BAM URL without its query or credentials: safe as a param.
+
+    It changes when the BAM's location changes (so jobs rerun), not when only its
+    signature is renewed.
+    """
+    from bams3.io.redact import redact
+
+    return redact(get_bam_url(wildcards))
 
 
 def get_bam_version(wildcards):
@@ -106,10 +99,12 @@ def get_bam_version(wildcards):
     return f"{st.st_size}-{st.st_mtime_ns}"
 
 
-def get_index_url(wildcards):
-    """The sample's index URL from the sheet, or "" to look next to the BAM."""
+def get_index_redacted(wildcards):
+    """The sample's index URL from the sheet without its query, or "" to look next to the BAM."""
+    from bams3.io.redact import redact
+
     index = samples.loc[wildcards.sample, "index"]
-    return "" if pd.isna(index) else index
+    return "" if pd.isna(index) else redact(index)
 
 
 def chunk_dir(sample="{sample}"):

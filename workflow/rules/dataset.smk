@@ -20,6 +20,9 @@
 #     level: 5               # zstd level 1-19
 
 
+from bams3.io.redact import redact as redact_url  # a URL without its signature: safe as a param
+
+
 def get_dataset_setting(name, default):
     return lookup(dpath=f"dataset/{name}", within=config, default=default)
 
@@ -47,7 +50,10 @@ rule convert_dataset:
         mem_mb=lambda wc, threads, attempt: (512 + 128 * threads) * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
     params:
-        bam=get_bam_url,
+        # never the URL itself (Snakemake stores params in .snakemake/metadata and it may be
+        # signed): redacted, and the script resolves the real URL (bams3.workflow.samples.job_bam)
+        sample="{sample}",
+        bam=lambda wc: redact_url(get_bam_url(wc)),
         # not used by the script: a changed local BAM changes it, and Snakemake converts again
         bam_version=get_bam_version,
         dataset=get_dataset_url,
