@@ -18,6 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 import zstandard
 
+from .._zstd import max_content_size
+
 __all__ = ["shuffle", "unshuffle", "pack_columns", "unpack_columns", "compress", "decompress", "CorruptStream"]
 
 
@@ -59,7 +61,9 @@ def decompress(frame: bytes | memoryview) -> bytes:
         raise CorruptStream("empty stream")
     try:
         params = zstandard.get_frame_parameters(frame)
-        if params.content_size < 0 or params.content_size > MAX_STREAM_BYTES:
+        # the header's content size is a claim; python-zstandard would allocate it whole, so it
+        # must also be one the frame's own length can produce (a 30-byte frame never yields 2 GiB)
+        if params.content_size < 0 or params.content_size > min(MAX_STREAM_BYTES, max_content_size(len(frame))):
             raise CorruptStream("stream without a plausible content size")
         return _local.decompressor.decompress(frame, max_output_size=max(params.content_size, 1))
     except zstandard.ZstdError as exc:
