@@ -9,8 +9,8 @@ marker. :mod:`bams3.bam.reader` builds BAM records on top; :mod:`bams3.bam.bgzf_
 writes blocks.
 
 The fast path, :class:`BlockReader`, hands over *runs*: many consecutive blocks inflated
-into one buffer. It needs no numpy (``bams3 flagstat`` never imports it: 0.1 s of
-start-up). The C helper (``_walk.c``) scans a slab of compressed bytes for frames
+into one buffer. It needs no numpy (``bams3 flagstat`` never imports it: 0.08 s
+of start-up). The C helper (``_walk.c``) scans a slab of compressed bytes for frames
 in one call and, when built with libdeflate, inflates and checks a whole run straight
 into the run's buffer in one more call, without the GIL (which is what lets
 ``threads > 1`` inflate runs in parallel). Without libdeflate in the build, blocks are

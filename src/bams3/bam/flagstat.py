@@ -10,7 +10,8 @@ The text and JSON outputs are byte-identical to samtools 1.16 and later, whose
 percentages are computed in single precision (``(float)n / total * 100``).
 
 :func:`flagstat_stream` is what ``bams3 flagstat`` runs: the C walker counts the keys
-as it checks each record, and nothing here imports numpy (0.1 s of a 1 s run).
+as it checks each record, and nothing here imports numpy (0.08 s of
+a 1.3 s run on a 260 MB BAM).
 :class:`FlagstatHistogram` counts numpy record batches (a :class:`BamReader`'s).
 """
 from __future__ import annotations

@@ -46,7 +46,7 @@ def _positive_int(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bam.flagstat import flagstat_stream  # no numpy: start-up is a tenth of the run on a 250 MB BAM
+    from ..bam.flagstat import flagstat_stream  # no numpy: 0.08 s less start-up
     from ..io import open_input, redact
 
     name = redact(args.bam)
