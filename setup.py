@@ -10,9 +10,9 @@ libdeflate: when its header and library are found (Debian: libdeflate-dev), the 
 is built with ``-DBAMS3_HAVE_LIBDEFLATE -ldeflate`` and inflates whole runs of BGZF
 blocks straight into the reader's buffers, in one call with the GIL released. Without
 it the helper still builds and bams3 inflates block by block through the ``deflate``
-package: same results, one Python call and one copy per block (on Debian 12 about as
-fast on one thread, as the wheel bundles a newer, ~8% faster libdeflate than Debian's
-1.14; slower with threads). ``BAMS3_LIBDEFLATE=0`` forces the fallback build (to test
+package: same results, one Python call and one copy per block (measured on Debian 12
+about as fast on one thread all the same: the wheel bundles a newer libdeflate, ~8%
+faster than Debian's 1.14). ``BAMS3_LIBDEFLATE=0`` forces the fallback build (to test
 it), ``BAMS3_LIBDEFLATE=1`` makes a missing libdeflate an error.
 """
 from __future__ import annotations
