@@ -116,15 +116,22 @@ class RecordBuffers:
         position) and its block table; walked on its own first.
     ranged
         Whether the reader stops at a range end (for the wording of a truncation error).
+    recycle
+        Whether a buffer is done with once :meth:`consumed` has been called, so that
+        its run's memory can be reused (not when batches holding buffers are handed out).
     """
 
-    def __init__(self, blocks: BlockReader, carry: bytes | memoryview, table: Table, *, name: str, ranged: bool) -> None:
+    def __init__(
+        self, blocks: BlockReader, carry: bytes | memoryview, table: Table, *, name: str, ranged: bool, recycle: bool = False
+    ) -> None:
         self.blocks = blocks
         self.name = name
         self._ranged = ranged
+        self._recycle = recycle
         self._carry = carry
         self._table = table
         self._walked = False  # whether the carry is an incomplete tail (else: fresh data, walked first as it is)
+        self._run: InflatedRun | None = None  # the run under the current buffer
 
     def next(self, target_bytes: int) -> tuple[memoryview, Table] | None:
         """The next buffer to walk and its block table; ``None`` when there is nothing more.
@@ -151,14 +158,18 @@ class RecordBuffers:
                     raise self._truncated()
                 return None
             if run.size:  # else only empty blocks (the EOF marker)
+                self._run = run
                 return _join(carry, table, run)
 
     def consumed(self, buffer: memoryview, table: Table, next_pos: int) -> None:
         """The records of ``buffer`` up to ``next_pos`` have been walked; keep the rest."""
-        # a copy, so that the buffer is freed once its batch is dropped
+        # a copy, so that the buffer is freed once its batch is dropped (or reused)
         self._carry = bytes(buffer[next_pos:])
         self._table = cut_table(table, next_pos) if self._carry else empty_table()
         self._walked = True
+        run, self._run = self._run, None
+        if self._recycle and run is not None:
+            self.blocks.recycle(run)
 
     def _truncated(self) -> BamFormatError:
         where = VirtualPosition.from_int(voffset_at(0, self._table))

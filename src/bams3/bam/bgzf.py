@@ -60,6 +60,8 @@ _SCAN_ROWS = 1024
 _READ_AHEAD_BYTES = 32 * 1024 * 1024
 #: run size for the block-by-block iterators
 _ITER_RUN_BYTES = 2 * 1024 * 1024
+#: buffer sizes are rounded up to this
+_BUFFER_GRAIN = 256 * 1024
 
 _TRAILER = struct.Struct("<II")
 _BSIZE = struct.Struct("<H")
@@ -325,7 +327,9 @@ class InflatedRun:
 class _Slab:
     """Compressed bytes read from the stream, and the complete frames found in them."""
 
+    #: the bytes read, a view of ``storage`` (reused for a later slab once no plan needs it)
     buf: memoryview
+    storage: bytearray
     #: file offset of ``buf[0]``
     coffset: int
     #: one tuple per frame: offset in ``buf``, block size, ISIZE, header size (_walk.scan_frames)
@@ -336,6 +340,8 @@ class _Slab:
     error: BgzfError | None = None
     #: file offset of the bad (or missing) block: a reader limited to blocks before it never sees the error
     error_coffset: int = 0
+    #: plans not yet inflated that read from this slab
+    busy: int = 0
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -346,6 +352,8 @@ class _Plan:
     pieces: tuple[tuple[_Slab, int, int], ...]
     size: int
     error: BgzfError | None
+    #: the buffer to inflate into (at least gap + size bytes; maybe one given back by the caller)
+    out: bytearray
 
 
 class BlockReader:
@@ -424,8 +432,11 @@ class BlockReader:
         self._error: BgzfError | None = None  # reached by the caller: raised by every later read
         self._threads = threads
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: deque[Future[tuple[InflatedRun | None, BgzfError | None]]] = deque()
+        self._pending: deque[tuple[_Plan, Future[tuple[InflatedRun | None, BgzfError | None]]]] = deque()
         self._planned_all = False  # read-ahead met the limit or the end of the stream
+        # buffers to reuse: a fresh one costs a page fault per 4 KiB (~50,000 for a 260 MB BAM)
+        self._free_slabs: list[bytearray] = []
+        self._free_runs: list[bytearray] = []
 
     def __enter__(self) -> BlockReader:
         return self
@@ -433,13 +444,17 @@ class BlockReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def recycle(self, run: InflatedRun) -> None:
+        """Give back a run whose data nobody will read again: its buffer is reused for a later run."""
+        _give(self._free_runs, run.data, keep=2 * self._threads + 2)
+
     def start_read_ahead(self, target_bytes: int) -> None:
         """From now on (with threads > 1) inflate runs of about ``target_bytes`` ahead of the reads."""
         self._target_bytes = max(1, target_bytes)
 
     def close(self) -> None:
         """Stop reading: cancel read-ahead and shut the inflate threads down (the stream is the caller's)."""
-        for future in self._pending:
+        for _, future in self._pending:
             future.cancel()
         self._pending.clear()
         if self._pool is not None:
@@ -483,13 +498,16 @@ class BlockReader:
             self._fill_queue()
             if not self._pending:
                 return None
-            run, error = self._pending.popleft().result()
+            plan, future = self._pending.popleft()
+            run, error = future.result()
+            self._done_with(plan)
             self._fill_queue()
         else:
             plan = self._plan(max(min_bytes, 1), limit)
             if plan is None:
                 return None
             run, error = _inflate_plan(plan, self._gap, self.name)
+            self._done_with(plan)
         if error is not None:
             self._error = error
             if run is None:
@@ -510,7 +528,7 @@ class BlockReader:
             if plan is None:
                 self._planned_all = True
                 return
-            self._pending.append(self._pool.submit(_inflate_plan, plan, self._gap, self.name))
+            self._pending.append((plan, self._pool.submit(_inflate_plan, plan, self._gap, self.name)))
             if plan.error is not None:
                 self._planned_all = True
                 return
@@ -544,16 +562,32 @@ class BlockReader:
                 break  # the next frame is past the limit
             pieces.append((slab, first, k))
             slab.taken = k
+            slab.busy += 1
         if not pieces and error is None:
             return None
-        return _Plan(tuple(pieces), size, error)
+        return _Plan(tuple(pieces), size, error, _take(self._free_runs, self._gap + size))
+
+    def _done_with(self, plan: _Plan) -> None:
+        """A plan has been inflated: slabs it was the last to read from are free for reuse."""
+        for slab, _, _ in plan.pieces:
+            slab.busy -= 1
+            self._release(slab)
+
+    def _release(self, slab: _Slab) -> None:
+        if slab.busy == 0 and slab is not self._slab and slab.storage:
+            _give(self._free_slabs, slab.storage, keep=2)
+            slab.storage = bytearray()  # the slab can no longer hand it out twice
 
     def _next_slab(self) -> _Slab | None:
         """Read and scan the next slab; ``None`` once the stream is done."""
         if self._stream_done:
             return None
         carry, coffset = self._carry, self._carry_coffset
-        slab = _read_slab(self._fileobj, carry, self._want)
+        if self._slab is not None:
+            old, self._slab = self._slab, None
+            self._release(old)
+        storage = _take(self._free_slabs, len(carry) + self._want)
+        slab = _read_slab(self._fileobj, carry, memoryview(storage)[: len(carry) + self._want])
         at_end = len(slab) - len(carry) < self._want  # _read_slab only comes back short at end of stream
         self._want = min(2 * self._want, self._slab_bytes)
         frames, pos, status = _scan_slab(slab)
@@ -583,7 +617,7 @@ class BlockReader:
         else:
             self._carry = bytes(memoryview(slab)[pos:])
             self._carry_coffset = coffset + pos
-        return _Slab(slab, coffset, frames, error=error, error_coffset=coffset + pos)
+        return _Slab(slab, storage, coffset, frames, error=error, error_coffset=coffset + pos)
 
 
 def _scan_slab(slab: memoryview) -> tuple[list[tuple[int, int, int, int]], int, int]:
@@ -628,7 +662,7 @@ def _inflate_plan(plan: _Plan, gap: int, name: str) -> tuple[InflatedRun | None,
     """Inflate a plan's frames into one new buffer (also the thread-pool task: no GIL held
     while inflating). Returns the run of good blocks (``None`` if none) and the error that
     stopped it, if any."""
-    data = _walk.new_buffer(gap + plan.size)
+    data = plan.out
     coffsets, csizes, starts = array("q"), array("q"), array("q")
     pos = gap
     error = plan.error
@@ -763,14 +797,32 @@ def iter_block_runs(
             yield run.blocks()
 
 
-def _read_slab(fileobj: BinaryIO, carry: bytes, want: int) -> memoryview:
-    """A new buffer holding ``carry`` followed by up to ``want`` bytes from the stream.
+def _take(free: list[bytearray], size: int) -> bytearray:
+    """A buffer of at least ``size`` bytes: a free one if one is big enough, else a new one.
 
-    A fresh buffer per slab (rather than one reused buffer) because runs being inflated
-    in threads still point into the previous one. It is not zero-filled first (a
-    ``bytearray(n)`` would be): only the bytes read are ever looked at.
+    New buffers are not zero-filled (``_walk.new_buffer``: only bytes written are read)
+    and are rounded up to 256 KiB, so that runs and slabs, whose sizes vary by up to a
+    block, fit in each other's buffers.
     """
-    view = memoryview(_walk.new_buffer(len(carry) + want))
+    for i, buffer in enumerate(free):
+        if len(buffer) >= size:
+            return free.pop(i)
+    return _walk.new_buffer(-(-size // _BUFFER_GRAIN) * _BUFFER_GRAIN)
+
+
+def _give(free: list[bytearray], buffer: bytearray, *, keep: int) -> None:
+    """Keep ``buffer`` for reuse, holding at most ``keep`` (the largest)."""
+    free.append(buffer)
+    if len(free) > keep:
+        free.remove(min(free, key=len))
+
+
+def _read_slab(fileobj: BinaryIO, carry: bytes, view: memoryview) -> memoryview:
+    """``carry`` followed by as many bytes from the stream as fill ``view`` (fewer at its end).
+
+    ``view`` is not zero-filled first (it is a new or a reused buffer): only the bytes
+    read are ever looked at.
+    """
     view[: len(carry)] = carry
     filled = len(carry)
     readinto = getattr(fileobj, "readinto", None)

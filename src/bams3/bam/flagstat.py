@@ -296,7 +296,8 @@ def flagstat_stream(
     """
     with BlockReader(fileobj, name=name, threads=threads, gap=_stream.CARRY_GAP) as blocks:
         header, carry, table = _stream.read_header(blocks, name=name)
-        buffers = _stream.RecordBuffers(blocks, carry, table, name=name, ranged=False)
+        # each buffer is done with once counted: its memory is reused for a later run
+        buffers = _stream.RecordBuffers(blocks, carry, table, name=name, ranged=False, recycle=True)
         histogram = array("q", bytes(8 * HISTOGRAM_SIZE))
         n_references = header.n_references
         blocks.start_read_ahead(target_bytes)
