@@ -53,7 +53,8 @@ class Entry:
 #: in the order ``python -m bench all`` runs them and ``python -m bench list`` shows them
 REGISTRY: tuple[Entry, ...] = (
     Entry("flagstat", "bams3 flagstat vs samtools flagstat, 1 and N threads, local BAM", "bench.flagstat"),
-    Entry("scan", "chunk statistics (bams3 plan + chunk-stats over shards) vs samtools view -c per region"),
+    Entry("scan", "bams3 scan (per-chunk statistics, --workers 1 and 2) vs samtools flagstat, local BAM",
+          "bench.scan"),
     Entry("convert", "BAM -> BAMS3 on disk and on S3: time, memory, size vs samtools view -C (CRAM 3.1)"),
     Entry("query", "region queries on BAMS3 over S3 vs samtools view -c s3+http://: time, requests and "
                    "bytes through a counting proxy"),
