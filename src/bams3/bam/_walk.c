@@ -402,7 +402,7 @@ static PyObject *walk_blocks(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "walk_blocks: n_references outside 0..2^31-1");
         goto done;
     }
-    walk_context ctx = {(const int64_t *)starts.buf, (const int64_t *)coffsets.buf, n_blocks, (int64_t)n_references};
+    walk_context ctx = {(const int64_t *)starts.buf, (const int64_t *)coffsets.buf, n_blocks, (int64_t)n_references, NULL};
     Py_ssize_t capacity = out.len / (Py_ssize_t)sizeof(record_fields);
     Py_ssize_t n = 0, next = start;
     walk_status status;
