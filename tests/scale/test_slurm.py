@@ -7,6 +7,7 @@ the test is skipped with its reason. Each Slurm job costs seconds, so the BAMs a
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import yaml
 
 from tests.helpers.bamgen import write_bam
 
-from .conftest import REPO, load_profile, run_in_repo, write_sheet
+from .conftest import REPO, run_in_repo, write_sheet
 
 SLURM_UP = REPO / "tools" / "slurm-up.sh"
 
@@ -79,9 +80,9 @@ def test_demo_workflow_through_the_cluster_profile(slurm: None, tmp_path: Path) 
         receipt = json.loads((results / "datasets" / f"{sample}.receipt.json").read_text())
         assert receipt["records"] == summary["total_reads"]
 
-    # every job went through sbatch, shards grouped: fewer submissions than jobs
-    submissions = output.count("has been submitted with SLURM jobid")
-    per_group = load_profile("cluster")["group-components"]["shards"]
-    assert 0 < submissions < 2 * 3 + shards  # plan, summary, dataset per sample, and one per shard if ungrouped
-    assert output.count("Group job shards") >= -(-shards // per_group)
-    assert "Falling back to 'sacct'" not in output  # squeue status works without accounting
+    # every job went through sbatch (squeue told Snakemake when each ended); each sample's aggregation and
+    # report figures in one Slurm job
+    submitted = re.findall(r"has been submitted with SLURM jobid \d+ \(log: \S*/slurm_logs/(\w+)/", output)
+    assert submitted.count("rule_plan_chunks") == 2 and submitted.count("rule_chunk_stats") == shards
+    assert submitted.count("group_sample_summary_aggregate_chunks_report_sample_plots") == 2
+    assert "Falling back to 'sacct'" not in output
