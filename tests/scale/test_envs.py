@@ -80,7 +80,10 @@ def test_post_deploy_installs_bams3_from_the_source_tree(tmp_path: Path) -> None
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = next((venv / "lib").glob("python3.*/site-packages"))
     (site / "outer.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "PYTHONNOUSERSITE": "1"}
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "PYTHONNOUSERSITE": "1",
+           "TMPDIR": str(scratch), "PIP_NO_CACHE_DIR": "1"}  # nothing written outside tmp_path
     env.pop("PYTHONPATH", None)
     # run as Snakemake does: `bash <path of the script in the workflow>` from the working directory
     run = subprocess.run(["bash", str(POST_DEPLOY)], cwd=tmp_path, env=env, capture_output=True, text=True,
