@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import PROFILES, job_resources, load_profile, run_in_repo, write_sheet
+from .conftest import job_resources, load_profile, run_in_repo, write_sheet
 from .dagscale import make_workdir, parse_job_stats
 
 NAMES = ("default", "cluster", "aws-batch")
