@@ -55,9 +55,9 @@ REGISTRY: tuple[Entry, ...] = (
     Entry("flagstat", "bams3 flagstat vs samtools flagstat, 1 and N threads, local BAM", "bench.flagstat"),
     Entry("scan", "bams3 scan (per-chunk statistics, --workers 1 and 2) vs samtools flagstat, local BAM",
           "bench.scan"),
-    Entry("convert", "BAM -> BAMS3 on disk and on S3: time, memory, size vs samtools view -C (CRAM 3.1)"),
-    Entry("query", "region queries on BAMS3 over S3 vs samtools view -c s3+http://: time, requests and "
-                   "bytes through a counting proxy"),
+    Entry("dataset", "BAMS3 datasets: convert time and size vs samtools view -b / CRAM 3.1; region queries "
+                     "and stats over S3 vs samtools view s3+http://: time, requests, bytes (counting proxy)",
+          "bench.dataset"),
     Entry("cohort", "many samples x many regions vs a loop of samtools view -c"),
     Entry("stage", "manifest staging of remote BAMs: throughput and recovery under injected faults"),
     Entry("sync", "sync disk <-> S3: unchanged-tree cost (requests) and throughput vs aws s3 sync"),
