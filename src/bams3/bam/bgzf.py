@@ -354,6 +354,11 @@ class _Plan:
     error: BgzfError | None
     #: the buffer to inflate into (at least gap + size bytes; maybe one given back by the caller)
     out: bytearray
+    #: the run's block table, built with the plan (in the reading thread, so that the
+    #: inflate threads hold the GIL as little as possible)
+    coffsets: array[int]
+    csizes: array[int]
+    starts: array[int]
 
 
 class BlockReader:
@@ -565,7 +570,15 @@ class BlockReader:
             slab.busy += 1
         if not pieces and error is None:
             return None
-        return _Plan(tuple(pieces), size, error, _take(self._free_runs, self._gap + size))
+        coffsets, csizes, starts = array("q"), array("q"), array("q")
+        pos = self._gap
+        for slab, first, end in pieces:
+            for start, block_size, isize, _ in slab.frames[first:end]:
+                coffsets.append(slab.coffset + start)
+                csizes.append(block_size)
+                starts.append(pos)
+                pos += isize
+        return _Plan(tuple(pieces), size, error, _take(self._free_runs, self._gap + size), coffsets, csizes, starts)
 
     def _done_with(self, plan: _Plan) -> None:
         """A plan has been inflated: slabs it was the last to read from are free for reuse."""
@@ -662,27 +675,19 @@ def _inflate_plan(plan: _Plan, gap: int, name: str) -> tuple[InflatedRun | None,
     """Inflate a plan's frames into one new buffer (also the thread-pool task: no GIL held
     while inflating). Returns the run of good blocks (``None`` if none) and the error that
     stopped it, if any."""
-    data = plan.out
-    coffsets, csizes, starts = array("q"), array("q"), array("q")
-    pos = gap
+    pos, done = gap, 0
     error = plan.error
     for slab, first, end in plan.pieces:
-        frames = slab.frames[first:end]
-        block_start = pos
-        for start, size, isize, _ in frames:
-            coffsets.append(slab.coffset + start)
-            csizes.append(size)
-            starts.append(block_start)
-            block_start += isize
-        good, pos, bad = _INFLATE_FRAMES(slab, frames, data, pos, name)
+        good, pos, bad = _INFLATE_FRAMES(slab, slab.frames[first:end], plan.out, pos, name)
+        done += good
         if bad is not None:
-            del coffsets[len(coffsets) - len(frames) + good :], csizes[len(csizes) - len(frames) + good :]
-            del starts[len(starts) - len(frames) + good :]
             error = bad
             break
-    if not coffsets:
+    if not done:
         return None, error
-    return InflatedRun(data, gap, pos, coffsets, csizes, starts), error
+    if done == len(plan.coffsets):
+        return InflatedRun(plan.out, gap, pos, plan.coffsets, plan.csizes, plan.starts), error
+    return InflatedRun(plan.out, gap, pos, plan.coffsets[:done], plan.csizes[:done], plan.starts[:done]), error
 
 
 def _inflate_frames_c(
