@@ -15,6 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers.mutations import apply
+from tests.helpers.mutations import mutations as _mutations
+
 from bams3.bam import _layout as L
 from bams3.bam import _walk
 from bams3.bam.bai import parse_index
@@ -54,29 +57,7 @@ def small_bam(tmp_path_factory: pytest.TempPathFactory) -> SmallBam:
 
 
 def mutations(size: int) -> st.SearchStrategy:
-    """A few edits: flip a byte, overwrite a run, cut, or insert bytes."""
-    edit = st.one_of(
-        st.tuples(st.just("flip"), st.integers(0, size - 1), st.integers(1, 255)),
-        st.tuples(st.just("set"), st.integers(0, size - 1), st.binary(min_size=1, max_size=8)),
-        st.tuples(st.just("cut"), st.integers(0, size - 1), st.just(b"")),
-        st.tuples(st.just("insert"), st.integers(0, size - 1), st.binary(min_size=1, max_size=8)),
-    )
-    return st.lists(edit, min_size=1, max_size=4)
-
-
-def apply(data: bytes, edits: list) -> bytes:
-    buf = bytearray(data)
-    for kind, at, value in edits:
-        at = min(at, max(len(buf) - 1, 0))
-        if kind == "flip" and buf:
-            buf[at] ^= value
-        elif kind == "set":
-            buf[at : at + len(value)] = value
-        elif kind == "cut":
-            del buf[at:]
-        elif kind == "insert":
-            buf[at:at] = value
-    return bytes(buf)
+    return _mutations(size, max_edits=4)
 
 
 def read_everything(data: bytes, threads: int = 1) -> None:

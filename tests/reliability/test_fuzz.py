@@ -28,6 +28,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers.mutations import apply
+from tests.helpers.mutations import mutations as _mutations
+
 from bams3.errors import Bams3Error, ConfigError, DatasetError, IndexFormatError, RegionError, UsageError
 from tests.helpers import bamgen
 
@@ -44,30 +47,8 @@ def one_line(exc: BaseException) -> None:
     assert "\n" not in str(exc) and str(exc), repr(exc)
 
 
-def mutations(size: int) -> st.SearchStrategy[list[tuple[str, int, Any]]]:
-    """A few edits: flip bits of a byte, overwrite a run, cut the tail, insert bytes."""
-    edit = st.one_of(
-        st.tuples(st.just("flip"), st.integers(0, size - 1), st.integers(1, 255)),
-        st.tuples(st.just("set"), st.integers(0, size - 1), st.binary(min_size=1, max_size=8)),
-        st.tuples(st.just("cut"), st.integers(0, size - 1), st.just(b"")),
-        st.tuples(st.just("insert"), st.integers(0, size - 1), st.binary(min_size=1, max_size=8)),
-    )
-    return st.lists(edit, min_size=1, max_size=3)
-
-
-def apply(data: bytes, edits: list[tuple[str, int, Any]]) -> bytes:
-    buf = bytearray(data)
-    for kind, at, value in edits:
-        at = min(at, max(len(buf) - 1, 0))
-        if kind == "flip" and buf:
-            buf[at] ^= value
-        elif kind == "set":
-            buf[at : at + len(value)] = value
-        elif kind == "cut":
-            del buf[at:]
-        elif kind == "insert":
-            buf[at:at] = value
-    return bytes(buf)
+def mutations(size: int) -> st.SearchStrategy:
+    return _mutations(size, max_edits=3)
 
 
 # ------------------------------------------------------------------ a small dataset, on disk and in memory
