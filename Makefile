@@ -14,8 +14,9 @@ DEB_BENCH := samtools art-nextgen-simulation-tools minimap2 time
 
 all: test
 
+# Debian's own python3.11 ships venv/ensurepip separately (python3.11-venv): install it when missing.
 $(VENV)/bin/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); bash tools/ensure-debian-packages.sh python3.11-venv && $(PYTHON) -m venv $(VENV); }
 
 # Install missing Debian packages (root or sudo). Checked on every run (a dpkg query per package,
 # instant when all are present), so a package added to DEB_BUILD reaches existing checkouts too.
