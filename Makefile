@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 # Debian packages the build and the tests need (a C compiler for the record walker).
 DEB_BUILD := gcc libc6-dev make libdeflate-dev
-DEB_BENCH := samtools art-nextgen-simulation-tools minimap2 time
+DEB_BENCH := samtools art-nextgen-simulation-tools minimap2 time curl rclone
 
 .PHONY: all demo test fuzz bench docs install system-packages clean distclean
 

@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     data, run = _data_options(), _run_options()
     sub.add_parser("data", parents=[data], help="make (or show) the cached benchmark BAM")
     sub.add_parser("list", help="list the benchmarks and whether they are written yet")
-    sub.add_parser("all", parents=[data, run], help="every implemented benchmark, in registry order")
+    all_ = sub.add_parser("all", parents=[data, run], help="every implemented benchmark, in registry order")
+    all_.add_argument("--only", type=lambda s: [n for n in s.split(",") if n], default=None, metavar="A,B",
+                      help="run only these benchmarks (comma-separated, registry order, default options)")
     for entry in registry.REGISTRY:
         summary = entry.summary if entry.implemented else f"(planned) {entry.summary}"
         p = sub.add_parser(entry.name, parents=[data, run], help=summary, description=summary)
@@ -113,6 +115,16 @@ def _cmd_list() -> int:
     return 0
 
 
+def _with_defaults(module: registry.BenchmarkModule, args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` plus the module's own options at their defaults where ``args`` lacks them (``all``)."""
+    own = argparse.ArgumentParser(add_help=False)
+    module.add_arguments(own)
+    merged = own.parse_args([])
+    for key, value in vars(args).items():
+        setattr(merged, key, value)
+    return merged
+
+
 def _run_benchmarks(names: Sequence[str], args: argparse.Namespace, invocation: str) -> int:
     write = (not args.small) if args.write is None else args.write
     ctx = Context(
@@ -133,7 +145,7 @@ def _run_benchmarks(names: Sequence[str], args: argparse.Namespace, invocation: 
         if args.wait_for_load is not None:
             _wait_for_load(args.wait_for_load)
         try:
-            result = module.run(ctx, args)
+            result = module.run(ctx, _with_defaults(module, args))
         except BenchUnavailable as exc:
             _log(f"[bench] {name}: UNAVAILABLE: {exc}")
             failed.append(name)
@@ -173,7 +185,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(dataset.bam)
             _log(f"[data] {time.monotonic() - t:.1f} s")
             return 0
-        names = [e.name for e in registry.REGISTRY if e.implemented] if args.command == "all" else [args.command]
+        if args.command == "all":
+            names = [e.name for e in registry.REGISTRY if e.implemented]
+            if args.only is not None:
+                unknown = sorted(set(args.only) - {e.name for e in registry.REGISTRY})
+                if unknown:
+                    parser.error(f"--only: no benchmark named {', '.join(unknown)} (see python -m bench list)")
+                names = [e.name for e in registry.REGISTRY if e.name in args.only]
+        else:
+            names = [args.command]
         return _run_benchmarks(names, args, invocation)
     except DataGenError as exc:
         _log(f"[data] FAILED: {exc}")

@@ -61,6 +61,9 @@ class Command:
     tool: str
     threads: int = 1
     env: Mapping[str, str] = field(default_factory=dict)
+    #: run untimed before every run of this command (warm-up included): empty a destination bucket,
+    #: drop a cache, so that each timed run starts from the same state
+    prepare: Callable[[], None] | None = field(default=None, compare=False)
 
     def shell(self) -> str:
         """The command as one would type it (environment assignments first)."""
@@ -140,6 +143,8 @@ def child_env(command: Command) -> dict[str, str]:
 
 def run_once(command: Command, cwd: Path, stdout: Path, stderr: Path) -> Sample:
     """Run ``command`` to completion; raise :class:`BenchFailure` on a non-zero exit."""
+    if command.prepare is not None:
+        command.prepare()
     env = child_env(command)
     rss_file = stderr.with_suffix(".rss")
     argv = [gnu_time(), "-f", "%M", "-o", str(rss_file), *command.argv]
