@@ -156,7 +156,7 @@ def test_outputs_to_a_device_are_written_in_place(tmp_path: Path) -> None:
     """Renaming a temporary file onto /dev/stdout-like paths would replace the device: write to it instead."""
     import os
 
-    from bams3.chunks._atomic import atomic_path
+    from bams3.io.localfiles import atomic_path
 
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..bam.flagstat import FlagstatCounts
 from ..errors import IntegrityError
-from ._atomic import atomic_dir, atomic_path, write_text_atomic
+from ..io.localfiles import atomic_dir, atomic_path, write_text_atomic
 from ._plan import ChunkPlan
 from ._stats import FLAGSTAT_KEYS, MAPQ_BINS
 

@@ -56,7 +56,7 @@ from typing import Any, Literal
 
 from ..bam.bgzf import VirtualPosition
 from ..errors import ConfigError, UsageError
-from ._atomic import write_text_atomic
+from ..io.localfiles import write_text_atomic
 from ._keys import SortKey
 
 __all__ = [

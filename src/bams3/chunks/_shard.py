@@ -27,7 +27,7 @@ from ..bam.bgzf import VirtualPosition
 from ..bam.header import BamHeader, Reference
 from ..bam.reader import BamReader
 from ..errors import BamFormatError, IntegrityError
-from ._atomic import atomic_path
+from ..io.localfiles import atomic_path
 from ._keys import pack_keys
 from ._plan import ChunkPlan, Shard
 from ._stats import ChunkAccumulator, ChunkStats

@@ -16,6 +16,8 @@ Layout
 ``metrics``     :data:`~bams3.io.metrics.IO_STATS`, request/byte accounting
 ``redact``      :func:`redact` / :func:`redact_text`: no secret in any message
 ``keys``        key validation (no escaping the store's root)
+``localfiles``  :func:`~bams3.io.localfiles.atomic_path` / ``atomic_dir`` / ``write_text_atomic``:
+                all-or-nothing local files for writers that need a path of their own
 ``_local``, ``_s3``, ``_http``, ``_memory``  the backends; ``_remote`` and ``_stream`` are
 what the HTTP-based backends share (checked, resumable ranged reads).
 

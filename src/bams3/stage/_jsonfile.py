@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..io.localfiles import write_text_atomic
 from .models import StageRequest, StageResponse
 
 __all__ = ["read_request", "write_response"]
@@ -43,14 +43,4 @@ def write_response(response: StageResponse, dest: str | os.PathLike[str]) -> Non
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    path = Path(dest)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-                                         delete=False, encoding="utf-8")
-    try:
-        with handle:
-            handle.write(text)
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    write_text_atomic(dest, text)

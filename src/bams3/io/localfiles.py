@@ -1,10 +1,12 @@
-"""Write local outputs all at once or not at all.
+"""Write local files all at once or not at all, for code that needs a real path.
 
-A shard job killed half-way (a Slurm time limit, a corrupt block, Ctrl-C) must not leave
-a plausible-looking half file where Snakemake or the aggregation would take it for a
-finished one. Every output of this package is written to a hidden temporary name in
-the destination directory and renamed into place only when complete; on any failure
-the temporary file is removed.
+A job killed half-way (a Slurm time limit, a corrupt block, Ctrl-C) must not leave a
+plausible-looking half file where Snakemake or a later step would take it for a finished
+one. Store writes (:meth:`bams3.io.store.Store.open_write`, ``put``) already commit
+atomically; these helpers are for writers that want a path of their own (pyarrow's
+Parquet writer, a text file written line by line, a directory of per-chunk files): they
+get a hidden temporary name in the destination directory, renamed into place only when
+complete; on any failure the temporary is removed.
 """
 from __future__ import annotations
 
