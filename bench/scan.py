@@ -7,13 +7,20 @@ cheapest full pass that gives the same totals, so it is the anchor: the ratio is
 statistics (thousands of chunks, Parquet, JSONL) cost beyond counting flags.
 
 One case per ``--workers`` value, each anchored by the same single-threaded samtools flagstat (so
-the anchor is sampled once per case, interleaved with that case's bams3 run).
+the anchor is sampled once per case, interleaved with that case's bams3 run). A last case runs the
+Snakemake workflow's chunk statistics for the same BAM (``snakemake --cores N`` up to the sample's
+``summary.json``: the checkpoint, one job per shard, the aggregation), from an empty working
+directory every run; its time over ``bams3 scan --workers N`` is what the workflow's scheduling,
+per-job start-up and file hand-offs cost.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
+
+import yaml
 
 from .context import Context
 from .machine import REPO_ROOT
@@ -28,6 +35,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-size", type=int, default=1000, help="reads per chunk (default: %(default)s)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], metavar="N",
                         help="bams3 scan --workers values, one case each (default: 1 2)")
+    parser.add_argument("--workflow-cores", type=int, default=2, metavar="N",
+                        help="snakemake --cores of the workflow case; 0 skips it (default: %(default)s)")
+
+
+def _workflow_case(ctx: Context, args: argparse.Namespace, anchor: Command, bam: Path) -> Case:
+    """``snakemake`` up to the sample's summary.json, from a fresh working directory each run."""
+    workdir = ctx.scratch / NAME / "workflow"
+    config = workdir.parent / "workflow-config.yaml"
+    workdir.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(yaml.safe_dump({
+        "bam_urls": [str(bam.resolve())],
+        "output_dir": "results",
+        "chunks": {"chunk_size": args.chunk_size},
+        "dataset": {"activate": False},
+    }))
+    sample = bam.name.removesuffix(".bam")
+    snakemake = Path(ctx.bams3).parent / "snakemake"  # the venv's, beside bams3
+    cores = args.workflow_cores
+    cmd = Command(
+        f"snakemake --cores {cores}",
+        (str(snakemake) if snakemake.exists() else "snakemake", f"results/chunks/{sample}/summary.json",
+         "--snakefile", "workflow/Snakefile", "--directory", ctx.rel(workdir), "--configfile", ctx.rel(config),
+         "--cores", str(cores), "--workflow-profile", "none", "--quiet", "all"),
+        "bams3", threads=cores,
+        prepare=lambda: shutil.rmtree(workdir, ignore_errors=True),
+    )
+    return Case(f"workflow, {cores} cores", anchor=anchor, candidates=(cmd,),
+                check=_flagstat_check(Path(ctx.rel(workdir)) / "results" / "chunks" / sample))
 
 
 def _flagstat_check(out_dir: Path):
@@ -67,7 +102,9 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
         )
         cases.append(Case(f"{n} worker{'s' if n != 1 else ''}", anchor=anchor, candidates=(cmd,),
                           check=_flagstat_check(out)))
-    result = ctx.measure(NAME, TITLE, cases, notes=[
+    if args.workflow_cores:
+        cases.append(_workflow_case(ctx, args, anchor, ctx.dataset().bam))
+    notes = [
         "Ratios are the bams3 median over the samtools median of the same case: below 1.00 bams3 is faster. "
         "The anchor is single-threaded `samtools flagstat` in every case.",
         f"bams3 scan writes {args.chunk_size}-read chunk statistics (`chunk_stats.jsonl`, "
@@ -78,7 +115,39 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
         "CPU and peak RSS come from the rusage of the `bams3` process and the children it waits for: with "
         "`--workers 2` the shard processes' CPU is not charged to it (0.3 s of CPU for a 3 s full pass), so "
         "that row's CPU ratio understates the work; compare wall times there.",
-    ])
+    ]
+    if args.workflow_cores:
+        notes.append(
+            f"The workflow case runs `snakemake --cores {args.workflow_cores}` up to the sample's `summary.json` "
+            "(plan checkpoint, one job per shard, aggregation; no dataset, report or cohort) in a working "
+            "directory emptied before every run; its `summary.json` is checked like scan's. Its CPU and RSS are "
+            "Snakemake's own process (jobs run as child processes), so compare wall times; the overhead over "
+            "`bams3 scan` with as many workers is in `extra.workflow_overhead`.")
+    result = ctx.measure(NAME, TITLE, cases, notes=notes)
     peak = max(m.peak_rss_mib for c in result.cases for m in c.measured if m.command.tool == "bams3")
     result.extra["bams3_peak_rss_mib"] = round(peak, 1)
+    if args.workflow_cores:
+        _workflow_overhead(result, args.workflow_cores)
     return result
+
+
+def _workflow_overhead(result: BenchResult, cores: int) -> None:
+    """Workflow median wall time against ``bams3 scan --workers cores`` (and 1), in ``extra`` and the notes."""
+    by_label = {m.command.label: m for c in result.cases for m in c.measured}
+    workflow = by_label.get(f"snakemake --cores {cores}")
+    if workflow is None:
+        return
+    overhead = {}
+    for n in sorted({1, cores}):
+        scan = by_label.get(f"bams3 scan --workers {n}")
+        if scan is not None:
+            overhead[f"vs_scan_workers_{n}"] = {
+                "ratio": round(workflow.median_s / scan.median_s, 3),
+                "extra_s": round(workflow.median_s - scan.median_s, 2),
+            }
+    result.extra["workflow_overhead"] = overhead
+    same = overhead.get(f"vs_scan_workers_{cores}")
+    if same:
+        result.notes.append(
+            f"Workflow overhead: `snakemake --cores {cores}` took {same['ratio']:.2f}x the wall time of "
+            f"`bams3 scan --workers {cores}` ({same['extra_s']:+.1f} s median).")
