@@ -59,7 +59,8 @@ REGISTRY: tuple[Entry, ...] = (
                      "and stats over S3 vs samtools view s3+http://: time, requests, bytes (counting proxy)",
           "bench.dataset"),
     Entry("cohort", "many samples x many regions vs a loop of samtools view -c"),
-    Entry("stage", "manifest staging of remote BAMs: throughput and recovery under injected faults"),
+    Entry("stage", "bams3 stage of N files from loopback S3, --jobs 1 and 8 vs curl (presigned URLs), and the "
+                   "warm-cache second run vs rclone copy to a complete destination", "bench.stage"),
     Entry("sync", "sync disk <-> S3: unchanged-tree cost (requests) and throughput vs aws s3 sync"),
     Entry("workflow", "snakemake dry-run at scale (thousands of samples, shards): DAG time and memory"),
 )
