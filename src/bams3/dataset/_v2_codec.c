@@ -656,6 +656,496 @@ done:
     return out;
 }
 
+/* ------------------------------------------------------------------ sequence: consensus model */
+
+/* Reads of a coordinate-sorted block overlap each other: a base aligned at reference position p is
+ * predicted by the consensus of the bases earlier records of the block aligned at p. The model
+ * (docs/FORMAT.md section 4.3.1) keeps, per position of a window starting at the first eligible
+ * record's pos, a predicted code and a confidence 0..SEQ_CAP: a base equal to the prediction raises
+ * the confidence, another lowers it, and at confidence 0 the base becomes the prediction. Bases
+ * with a prediction are coded as "the prediction" (run lengths of matches) or the base itself;
+ * bases without one (first coverage, insertions, soft clips, ineligible records) are literals.
+ *
+ * A record is eligible when it is mapped (no 0x4), pos >= 0, l_seq > 0, every CIGAR op is 0..8,
+ * the CIGAR's query length is l_seq, and its reference end lies within SEQ_WINDOW of the window
+ * start (the first eligible record's pos; records before it are not eligible). */
+#define SEQ_WINDOW (1 << 24)
+#define SEQ_CAP 3
+#define SEQ_UNSET 0 /* code 0 ('=') is never a prediction */
+
+typedef struct {
+    Py_buffer lens, pos, flag, ncig, cig;
+    const int64_t *len, *posv, *ncigv;
+    const uint16_t *flagv;
+    const uint32_t *cigv;
+    Py_ssize_t n, n_ops;
+    int64_t total;
+} sargs;
+
+static void sargs_release(sargs *a)
+{
+    PyBuffer_Release(&a->lens);
+    PyBuffer_Release(&a->pos);
+    PyBuffer_Release(&a->flag);
+    PyBuffer_Release(&a->ncig);
+    PyBuffer_Release(&a->cig);
+}
+
+static int sargs_get(sargs *a, PyObject *o_lens, PyObject *o_pos, PyObject *o_flag, PyObject *o_ncig, PyObject *o_cig)
+{
+    memset(a, 0, sizeof(*a));
+    if (get_buffer(o_lens, &a->lens, 0, 8, "lengths") < 0)
+        return -1;
+    if (get_buffer(o_pos, &a->pos, 0, 8, "positions") < 0)
+        goto fail1;
+    if (get_buffer(o_flag, &a->flag, 0, 2, "flags") < 0)
+        goto fail2;
+    if (get_buffer(o_ncig, &a->ncig, 0, 8, "n_cigar") < 0)
+        goto fail3;
+    if (get_buffer(o_cig, &a->cig, 0, 4, "cigar") < 0)
+        goto fail4;
+    a->len = a->lens.buf;
+    a->posv = a->pos.buf;
+    a->flagv = a->flag.buf;
+    a->ncigv = a->ncig.buf;
+    a->cigv = a->cig.buf;
+    a->n = a->lens.len / 8;
+    a->n_ops = a->cig.len / 4;
+    if (a->pos.len / 8 != a->n || a->flag.len / 2 != a->n || a->ncig.len / 8 != a->n) {
+        PyErr_SetString(PyExc_ValueError, "sequence model: per-record arrays differ in length");
+        goto fail;
+    }
+    int64_t ops = 0;
+    for (Py_ssize_t i = 0; i < a->n; i++) {
+        if (a->len[i] < 0 || a->ncigv[i] < 0 || a->ncigv[i] > a->n_ops - ops) {
+            PyErr_SetString(PyExc_ValueError, "sequence model: lengths do not fit");
+            goto fail;
+        }
+        ops += a->ncigv[i];
+        a->total += a->len[i];
+    }
+    if (ops != a->n_ops) {
+        PyErr_SetString(PyExc_ValueError, "sequence model: CIGAR operations do not add up");
+        goto fail;
+    }
+    return 0;
+fail:
+    PyBuffer_Release(&a->cig);
+fail4:
+    PyBuffer_Release(&a->ncig);
+fail3:
+    PyBuffer_Release(&a->flag);
+fail2:
+    PyBuffer_Release(&a->pos);
+fail1:
+    PyBuffer_Release(&a->lens);
+    return -1;
+}
+
+/* eligibility of every record (1/0 into elig[n]) and the window size; returns the window start */
+static int64_t seq_window(const sargs *a, uint8_t *elig, int64_t *width)
+{
+    int64_t base = -1, w = 0;
+    const uint32_t *ops = a->cigv;
+    for (Py_ssize_t r = 0; r < a->n; r++) {
+        int64_t nc = a->ncigv[r];
+        const uint32_t *c = ops;
+        ops += nc;
+        elig[r] = 0;
+        if ((a->flagv[r] & 4) || a->posv[r] < 0 || a->len[r] <= 0 || nc == 0)
+            continue;
+        int64_t qlen = 0, rlen = 0;
+        int ok = 1;
+        for (int64_t k = 0; k < nc; k++) {
+            uint32_t op = c[k] & 0xF, l = c[k] >> 4;
+            if (op > 8) {
+                ok = 0;
+                break;
+            }
+            if (op == 0 || op == 1 || op == 4 || op == 7 || op == 8)
+                qlen += l;
+            if (op == 0 || op == 2 || op == 3 || op == 7 || op == 8)
+                rlen += l;
+        }
+        if (!ok || qlen != a->len[r])
+            continue;
+        if (base < 0) {
+            if (rlen > SEQ_WINDOW)
+                continue;
+            base = a->posv[r];
+        }
+        if (a->posv[r] < base || a->posv[r] + rlen - base > SEQ_WINDOW)
+            continue;
+        elig[r] = 1;
+        if (a->posv[r] + rlen - base > w)
+            w = a->posv[r] + rlen - base;
+    }
+    *width = w;
+    return base;
+}
+
+typedef struct {
+    uint8_t *p;
+    size_t size, cap;
+    int failed;
+} sbuf;
+
+static inline void sbuf_put(sbuf *b, uint8_t v)
+{
+    if (b->size == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 1 << 12;
+        uint8_t *g = realloc(b->p, cap);
+        if (g == NULL) {
+            b->failed = 1;
+            return;
+        }
+        b->p = g;
+        b->cap = cap;
+    }
+    b->p[b->size++] = v;
+}
+
+static inline void sbuf_varint(sbuf *b, uint64_t v)
+{
+    while (v >= 0x80) {
+        sbuf_put(b, (uint8_t)(v | 0x80));
+        v >>= 7;
+    }
+    sbuf_put(b, (uint8_t)v);
+}
+
+
+/* literals: 2 bits per base for A C G T (codes 1 2 4 8 -> 0 1 2 3, four to a byte, first in the low
+ * bits), every other code an exception: its index (as the distance from the previous exception's
+ * index + 1, LEB128) and its code, the packed value being 0 */
+static const uint8_t LIT2[16] = {255, 0, 1, 255, 2, 255, 255, 255, 3, 255, 255, 255, 255, 255, 255, 255};
+static const uint8_t UNLIT2[4] = {1, 2, 4, 8};
+
+typedef struct {
+    sbuf packed, exc;
+    uint8_t cur;
+    uint64_t count, next; /* literals written; index the next exception's distance counts from */
+} litw;
+
+static inline void lit_put(litw *w, uint8_t code)
+{
+    uint8_t v = LIT2[code & 15];
+    if (v == 255 || code > 15) {
+        sbuf_varint(&w->exc, w->count - w->next);
+        sbuf_put(&w->exc, code);
+        w->next = w->count + 1;
+        v = 0;
+    }
+    w->cur |= (uint8_t)(v << (2 * (w->count & 3)));
+    if ((++w->count & 3) == 0) {
+        sbuf_put(&w->packed, w->cur);
+        w->cur = 0;
+    }
+}
+
+static void lit_finish(litw *w)
+{
+    if (w->count & 3)
+        sbuf_put(&w->packed, w->cur);
+}
+
+typedef struct {
+    const uint8_t *packed, *exc;
+    size_t n_packed, n_exc, iexc;
+    uint64_t count, exc_at; /* literals read; index of the next exception (UINT64_MAX: none) */
+} litr;
+
+static int varint_read(const uint8_t *p, size_t n, size_t *i, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int sh = 0; sh <= 56; sh += 7) {
+        if (*i >= n)
+            return -1;
+        uint8_t byte = p[(*i)++];
+        v |= (uint64_t)(byte & 0x7F) << sh;
+        if (!(byte & 0x80)) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int lit_next_exc(litr *r, uint64_t from)
+{
+    uint64_t d;
+    if (r->iexc >= r->n_exc) {
+        r->exc_at = UINT64_MAX;
+        return 0;
+    }
+    if (varint_read(r->exc, r->n_exc, &r->iexc, &d) < 0 || d > UINT64_MAX / 2)
+        return -1;
+    r->exc_at = from + d;
+    return 0;
+}
+
+/* the next literal, or -1 when the streams run out or are damaged */
+static inline int lit_get(litr *r)
+{
+    if ((r->count >> 2) >= r->n_packed)
+        return -1;
+    int code;
+    if (r->count == r->exc_at) {
+        if (r->iexc >= r->n_exc)
+            return -1;
+        code = r->exc[r->iexc++];
+        if (lit_next_exc(r, r->count + 1) < 0)
+            return -1;
+        if (((r->packed[r->count >> 2] >> (2 * (r->count & 3))) & 3) != 0)
+            return -1;
+    } else {
+        code = UNLIT2[(r->packed[r->count >> 2] >> (2 * (r->count & 3))) & 3];
+    }
+    r->count++;
+    return code;
+}
+
+static inline void seq_learn(uint8_t *st, uint8_t code)
+{
+    /* st[0] prediction, st[1] confidence */
+    if (code == 15)
+        return; /* N says nothing about the consensus */
+    if (st[0] == code) {
+        if (st[1] < SEQ_CAP)
+            st[1]++;
+    } else if (st[1] > 0) {
+        st[1]--;
+    } else {
+        st[0] = code;
+        st[1] = 1;
+    }
+}
+
+/* seq_encode(codes, lengths int64[n], pos int64[n], flag uint16[n], n_cigar int64[n], cigar uint32[])
+ *   -> (packed literals, literal exceptions, gaps, diffs) */
+static PyObject *seq_encode(PyObject *self, PyObject *args)
+{
+    PyObject *o_codes, *o_lens, *o_pos, *o_flag, *o_ncig, *o_cig;
+    if (!PyArg_ParseTuple(args, "OOOOOO", &o_codes, &o_lens, &o_pos, &o_flag, &o_ncig, &o_cig))
+        return NULL;
+    Py_buffer cb;
+    if (get_buffer(o_codes, &cb, 0, 1, "codes") < 0)
+        return NULL;
+    sargs a;
+    if (sargs_get(&a, o_lens, o_pos, o_flag, o_ncig, o_cig) < 0) {
+        PyBuffer_Release(&cb);
+        return NULL;
+    }
+    PyObject *out = NULL;
+    uint8_t *elig = NULL, *st = NULL;
+    litw lit = {{0}, {0}, 0, 0, 0};
+    sbuf gaps = {0}, diffs = {0};
+    if (a.total != cb.len) {
+        PyErr_SetString(PyExc_ValueError, "sequence model: lengths do not add up to the codes");
+        goto done;
+    }
+    elig = malloc((size_t)a.n + 1);
+    if (elig == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int64_t width = 0;
+    int64_t base = seq_window(&a, elig, &width);
+    st = calloc((size_t)width + 1, 2);
+    if (st == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    {
+        const uint8_t *codes = cb.buf;
+        Py_BEGIN_ALLOW_THREADS
+        const uint32_t *ops = a.cigv;
+        uint64_t run = 0;
+        for (Py_ssize_t r = 0; r < a.n; r++) {
+            int64_t nc = a.ncigv[r], len = a.len[r];
+            const uint32_t *c = ops;
+            ops += nc;
+            if (!elig[r]) {
+                for (int64_t i = 0; i < len; i++)
+                    lit_put(&lit, codes[i]);
+                codes += len;
+                continue;
+            }
+            int64_t p = a.posv[r] - base;
+            for (int64_t k = 0; k < nc; k++) {
+                uint32_t op = c[k] & 0xF, l = c[k] >> 4;
+                if (op == 0 || op == 7 || op == 8) {
+                    for (uint32_t i = 0; i < l; i++, p++) {
+                        uint8_t code = *codes++, *s = st + 2 * p;
+                        if (s[0] == SEQ_UNSET) {
+                            lit_put(&lit, code);
+                        } else if (s[0] == code) {
+                            run++;
+                        } else {
+                            sbuf_varint(&gaps, run);
+                            sbuf_put(&diffs, code);
+                            run = 0;
+                        }
+                        seq_learn(s, code);
+                    }
+                } else if (op == 1 || op == 4) {
+                    for (uint32_t i = 0; i < l; i++)
+                        lit_put(&lit, *codes++);
+                } else if (op == 2 || op == 3) {
+                    p += l;
+                }
+            }
+        }
+        lit_finish(&lit);
+        Py_END_ALLOW_THREADS
+    }
+    if (lit.packed.failed || lit.exc.failed || gaps.failed || diffs.failed)
+        PyErr_NoMemory();
+    else
+        out = Py_BuildValue("(y#y#y#y#)", lit.packed.p ? (char *)lit.packed.p : "", (Py_ssize_t)lit.packed.size,
+                            lit.exc.p ? (char *)lit.exc.p : "", (Py_ssize_t)lit.exc.size,
+                            gaps.p ? (char *)gaps.p : "", (Py_ssize_t)gaps.size,
+                            diffs.p ? (char *)diffs.p : "", (Py_ssize_t)diffs.size);
+done:
+    free(elig);
+    free(st);
+    free(lit.packed.p);
+    free(lit.exc.p);
+    free(gaps.p);
+    free(diffs.p);
+    PyBuffer_Release(&cb);
+    sargs_release(&a);
+    return out;
+}
+
+/* seq_decode(packed literals, exceptions, gaps, diffs, lengths, pos, flag, n_cigar, cigar) -> codes */
+static PyObject *seq_decode(PyObject *self, PyObject *args)
+{
+    PyObject *o_lit, *o_exc, *o_gaps, *o_diffs, *o_lens, *o_pos, *o_flag, *o_ncig, *o_cig;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOO", &o_lit, &o_exc, &o_gaps, &o_diffs, &o_lens, &o_pos, &o_flag, &o_ncig,
+                          &o_cig))
+        return NULL;
+    Py_buffer bufs[4];
+    PyObject *objs[4] = {o_lit, o_exc, o_gaps, o_diffs};
+    for (int k = 0; k < 4; k++)
+        if (get_buffer(objs[k], &bufs[k], 0, 1, "sequence stream") < 0) {
+            while (k-- > 0)
+                PyBuffer_Release(&bufs[k]);
+            return NULL;
+        }
+    sargs a;
+    PyObject *out = NULL;
+    uint8_t *elig = NULL, *st = NULL;
+    if (sargs_get(&a, o_lens, o_pos, o_flag, o_ncig, o_cig) < 0) {
+        for (int k = 0; k < 4; k++)
+            PyBuffer_Release(&bufs[k]);
+        return NULL;
+    }
+    elig = malloc((size_t)a.n + 1);
+    if (elig == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int64_t width = 0;
+    int64_t base = seq_window(&a, elig, &width);
+    st = calloc((size_t)width + 1, 2);
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)a.total);
+    if (st == NULL || out == NULL) {
+        if (st == NULL)
+            PyErr_NoMemory();
+        Py_CLEAR(out);
+        goto done;
+    }
+    int bad = 0;
+    {
+        uint8_t *codes = (uint8_t *)PyBytes_AS_STRING(out);
+        litr lit = {bufs[0].buf, bufs[1].buf, (size_t)bufs[0].len, (size_t)bufs[1].len, 0, 0, 0};
+        const uint8_t *gp = bufs[2].buf, *df = bufs[3].buf;
+        size_t ng = (size_t)bufs[2].len, nd = (size_t)bufs[3].len, ig = 0, id = 0;
+        Py_BEGIN_ALLOW_THREADS
+        if (lit_next_exc(&lit, 0) < 0)
+            bad = 1;
+        /* matches before the next mismatch; UINT64_MAX when no mismatch is left */
+        uint64_t left = UINT64_MAX;
+        if (ig < ng && varint_read(gp, ng, &ig, &left) < 0)
+            bad = 1;
+        const uint32_t *ops = a.cigv;
+        for (Py_ssize_t r = 0; r < a.n && !bad; r++) {
+            int64_t nc = a.ncigv[r], len = a.len[r];
+            const uint32_t *c = ops;
+            ops += nc;
+            if (!elig[r]) {
+                for (int64_t i = 0; i < len; i++) {
+                    int v = lit_get(&lit);
+                    if (v < 0) {
+                        bad = 1;
+                        break;
+                    }
+                    *codes++ = (uint8_t)v;
+                }
+                continue;
+            }
+            int64_t p = a.posv[r] - base;
+            for (int64_t k = 0; k < nc && !bad; k++) {
+                uint32_t op = c[k] & 0xF, l = c[k] >> 4;
+                if (op == 0 || op == 7 || op == 8) {
+                    for (uint32_t i = 0; i < l; i++, p++) {
+                        uint8_t *s = st + 2 * p;
+                        int v;
+                        if (s[0] == SEQ_UNSET) {
+                            v = lit_get(&lit);
+                        } else if (left != 0) {
+                            if (left != UINT64_MAX)
+                                left--;
+                            v = s[0];
+                        } else {
+                            v = id < nd && df[id] <= 15 ? df[id++] : -1;
+                            left = UINT64_MAX;
+                            if (ig < ng && varint_read(gp, ng, &ig, &left) < 0)
+                                v = -1;
+                        }
+                        if (v < 0) {
+                            bad = 1;
+                            break;
+                        }
+                        *codes++ = (uint8_t)v;
+                        seq_learn(s, (uint8_t)v);
+                    }
+                } else if (op == 1 || op == 4) {
+                    for (uint32_t i = 0; i < l; i++) {
+                        int v = lit_get(&lit);
+                        if (v < 0) {
+                            bad = 1;
+                            break;
+                        }
+                        *codes++ = (uint8_t)v;
+                    }
+                } else if (op == 2 || op == 3) {
+                    p += l;
+                }
+            }
+        }
+        /* everything consumed, nothing left over: a pending mismatch, gap, diff, literal or exception */
+        if (!bad && (left != UINT64_MAX || ig != ng || id != nd || lit.exc_at != UINT64_MAX || lit.iexc != lit.n_exc ||
+                     lit.n_packed != (lit.count + 3) / 4))
+            bad = 1;
+        if (!bad && (lit.count & 3) && (lit.packed[lit.n_packed - 1] >> (2 * (lit.count & 3))) != 0)
+            bad = 1;
+        Py_END_ALLOW_THREADS
+    }
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "sequence stream is corrupt or does not fit the records");
+        Py_CLEAR(out);
+    }
+done:
+    free(elig);
+    free(st);
+    for (int k = 0; k < 4; k++)
+        PyBuffer_Release(&bufs[k]);
+    sargs_release(&a);
+    return out;
+}
+
 /* ------------------------------------------------------------------ aux fields */
 
 static int64_t aux_value_size(const uint8_t *p, int64_t left)
@@ -779,6 +1269,8 @@ static PyMethodDef methods[] = {
     {"gather", gather, METH_VARARGS, "gather(buffer, starts, lengths) -> bytes: the spans, concatenated."},
     {"scatter", scatter, METH_VARARGS, "scatter(dest, starts, source, lengths): copy consecutive pieces of source to dest spans."},
     {"aux_parse", aux_parse, METH_VARARGS, "aux_parse(aux, lengths) -> (record, index, tag, type, start, size, bad)."},
+    {"seq_encode", seq_encode, METH_VARARGS, "seq_encode(codes, lengths, pos, flag, n_cigar, cigar) -> (literals, exceptions, gaps, diffs)."},
+    {"seq_decode", seq_decode, METH_VARARGS, "seq_decode(literals, exceptions, gaps, diffs, lengths, pos, flag, n_cigar, cigar) -> codes."},
     {"qual_encode", qual_encode, METH_VARARGS, "qual_encode(qualities, lengths, selectors, model) -> bytes."},
     {"qual_decode", qual_decode, METH_VARARGS, "qual_decode(data, lengths, selectors, model) -> bytes."},
     {NULL, NULL, 0, NULL},

@@ -276,7 +276,7 @@ def codec_from_dict(data: Mapping[str, object]) -> Codec:
         raise DatasetError(f"codec {name!r}: configuration must be an object")
     known: dict[str, tuple[type, set[str]]] = {
         ZSTD_FRAMES: (ZstdFramesCodec, {"level", "frame_bytes"}),
-        FIELDS_V2: (FieldsCodec, {"level", "block_bytes"}),
+        FIELDS_V2: (FieldsCodec, {"level", "block_bytes", "revision"}),
     }
     if name in known:
         cls, keys = known[name]

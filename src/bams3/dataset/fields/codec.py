@@ -55,6 +55,9 @@ DEFAULT_LEVEL = 7
 #: raw BAM bytes per block: ~3,000 short reads (quality models learn within a block)
 DEFAULT_BLOCK_BYTES = 1024 * 1024
 _CORE_COLUMNS = 3
+#: revision 1: the ``seq`` stream is one code per base; 2: the consensus model (docs/FORMAT.md 4.3.1)
+REVISION = 2
+REVISIONS = (1, 2)
 _FIELDS_COLUMNS = 11
 
 
@@ -181,12 +184,16 @@ class FieldsCodec:
     name: ClassVar[str] = FIELDS_V2
     level: int = DEFAULT_LEVEL
     block_bytes: int = DEFAULT_BLOCK_BYTES
+    revision: int = REVISION
 
     def __post_init__(self) -> None:
         if not (isinstance(self.level, int) and 1 <= self.level <= 22):
             raise DatasetError(f"zstd level must be 1-22, got {self.level!r}")
         if not (isinstance(self.block_bytes, int) and 1024 <= self.block_bytes <= 64 * 2**20):
             raise DatasetError(f"block size must be 1 KiB-64 MiB, got {self.block_bytes!r}")
+        if self.revision not in REVISIONS:
+            raise DatasetError(f"codec {FIELDS_V2} revision {self.revision!r} is not supported by this bams3 "
+                               f"(it reads {', '.join(map(str, REVISIONS))})")
 
     @property
     def frame_bytes(self) -> int:
@@ -194,7 +201,10 @@ class FieldsCodec:
         return self.block_bytes
 
     def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "configuration": {"level": self.level, "block_bytes": self.block_bytes}}
+        configuration: dict[str, object] = {"level": self.level, "block_bytes": self.block_bytes}
+        if self.revision != 1:  # revision 1 datasets were written without the key
+            configuration["revision"] = self.revision
+        return {"name": self.name, "configuration": configuration}
 
     def describe(self) -> str:
         return (f"per-field streams in blocks of {self.block_bytes // 1024} KiB of records "
@@ -234,7 +244,8 @@ class FieldsCodec:
             compress(core, level),
             compress(fields, level),
             compress(new_names, level),
-            compress(codes, level),
+            compress(codes if self.revision == 1 else
+                     pack_columns(sequence.encode_consensus(codes, c.l_seq, c.pos, c.flag, c.n_cigar, cigar)), level),
             quality.encode_qualities(c.qual, c.l_seq, c.flag),
             compress(aux_stream.encode_aux(c.aux, c.aux_len), level),
         ]
@@ -294,7 +305,11 @@ class FieldsCodec:
         if len(cigar_a) != int(n_cigar_a.sum(dtype=np.int64)):
             raise CorruptStream("CIGAR column does not fit the operation counts")
         try:
-            seq = sequence.pack(decompress(part["seq"]), pads, l_seq_a)
+            codes = decompress(part["seq"])
+            if self.revision != 1:
+                codes = sequence.decode_consensus(unpack_columns(codes, sequence.CONSENSUS_COLUMNS), l_seq_a,
+                                                  where.pos, where.flag, n_cigar_a, cigar_a)
+            seq = sequence.pack(codes, pads, l_seq_a)
         except ValueError as exc:
             raise CorruptStream(str(exc)) from None
         qual = quality.decode_qualities(part["qual"], l_seq_a, where.flag)

@@ -62,3 +62,36 @@ def pack(codes: bytes, pads: bytes, l_seq: np.ndarray) -> bytes:
     else:
         nibbles = bases
     return ((nibbles[0::2] << 4) | nibbles[1::2]).astype(np.uint8).tobytes()
+
+
+#: columns of a revision 2 ``seq`` stream (docs/FORMAT.md section 4.3.1)
+CONSENSUS_COLUMNS = 4
+
+
+def encode_consensus(codes: bytes, l_seq: np.ndarray, pos: np.ndarray, flag: np.ndarray, n_cigar: np.ndarray,
+                     cigar: np.ndarray) -> list[bytes]:
+    """The four columns of a revision 2 ``seq`` stream: packed literals, literal exceptions, match
+    gaps and mismatched bases (the consensus model of ``_v2_codec.c``, docs/FORMAT.md section 4.3.1)."""
+    from .. import _v2_codec
+
+    return list(_v2_codec.seq_encode(codes, *_model_args(l_seq, pos, flag, n_cigar, cigar)))
+
+
+def decode_consensus(columns: list[bytes], l_seq: np.ndarray, pos: np.ndarray, flag: np.ndarray,
+                     n_cigar: np.ndarray, cigar: np.ndarray) -> bytes:
+    """One code per base from the columns :func:`encode_consensus` made.
+
+    Raises
+    ------
+    ValueError
+        The columns do not decode, or do not fit the records.
+    """
+    from .. import _v2_codec
+
+    return _v2_codec.seq_decode(*columns, *_model_args(l_seq, pos, flag, n_cigar, cigar))
+
+
+def _model_args(l_seq, pos, flag, n_cigar, cigar) -> tuple[np.ndarray, ...]:
+    return (np.ascontiguousarray(l_seq, dtype=np.int64), np.ascontiguousarray(pos, dtype=np.int64),
+            np.ascontiguousarray(flag, dtype=np.uint16), np.ascontiguousarray(n_cigar, dtype=np.int64),
+            np.ascontiguousarray(cigar, dtype="<u4"))
