@@ -61,7 +61,8 @@ REGISTRY: tuple[Entry, ...] = (
     Entry("cohort", "many samples x many regions vs a loop of samtools view -c"),
     Entry("stage", "bams3 stage of N files from loopback S3, --jobs 1 and 8 vs curl (presigned URLs), and the "
                    "warm-cache second run vs rclone copy to a complete destination", "bench.stage"),
-    Entry("sync", "sync disk <-> S3: unchanged-tree cost (requests) and throughput vs aws s3 sync"),
+    Entry("sync", "bams3 sync vs rclone sync, local trees to loopback S3: 1000 small and 10 x 100 MB objects "
+                  "at 1 and 16 jobs, and the no-op rerun (time, requests per object)", "bench.sync"),
     Entry("workflow", "snakemake dry-run at scale (thousands of samples, shards): DAG time and memory"),
 )
 
