@@ -159,3 +159,105 @@ def get_final_output(*, publish=True):
 def get_sync_publish_input(wildcards):
     """What must exist before the publish plan lists the results: every other final output."""
     return get_final_output(publish=False)
+
+
+# --- bams3 datasets (rules/dataset.smk) ------------------------------------------------
+
+from bams3.io.redact import redact as redact_url  # a URL without its signature: safe as a param
+
+
+def get_dataset_setting(name, default):
+    return lookup(dpath=f"dataset/{name}", within=config, default=default)
+
+
+def get_dataset_url(wildcards):
+    """Where the sample's dataset is written: ``<root>/<sample>.bams3``."""
+    root = get_dataset_setting("root", "") or f"{OUT}/datasets"
+    return f"{root.rstrip('/')}/{wildcards.sample}.bams3"
+
+
+def get_dataset_outputs(sample):
+    """The per-sample results of the dataset stage (the receipt)."""
+    return [f"{OUT}/datasets/{sample}.receipt.json"]
+
+
+# --- publishing (rules/sync.smk) -------------------------------------------------------
+
+SYNC_DIR = f"{OUT}/publish"
+
+
+def get_sync_setting(name, default=None):
+    return lookup(dpath=f"sync/{name}", within=config, default=default)
+
+
+def get_sync_destination():
+    destination = get_sync_setting("destination")
+    if not destination:
+        raise ValueError("config: sync/destination is required to publish (an s3:// URL, e.g. s3://bucket/run-1/)")
+    return destination
+
+
+def get_sync_excludes():
+    """Configured excludes, plus this rule file's own folder when it lies inside the published source."""
+    excludes = list(get_sync_setting("exclude", ["*.snakemake_timestamp"]))
+    # intermediates that temp() removes before the batches run: never worth publishing
+    excludes += ["chunks/*/shards/*", "cohort/groups/*"]
+    source = os.path.normpath(get_sync_setting("source", OUT))
+    inside = os.path.relpath(os.path.normpath(SYNC_DIR), source)
+    if not inside.startswith(".."):
+        excludes.append(f"{inside}/*")
+    return excludes
+
+
+def get_sync_batch_reports(wildcards):
+    """One report per batch of the plan (known once checkpoint sync_plan has run)."""
+    with open(checkpoints.sync_plan.get().output.plan) as handle:
+        batches = len(json.load(handle)["batches"])
+    return expand(f"{SYNC_DIR}/batches/{{batch}}.json", batch=range(batches))
+
+
+# --- the report (rules/report.smk) -----------------------------------------------------
+
+REPORT_DIR = f"{OUT}/report"
+
+#: the per-sample figures, in the order the report lists them
+SAMPLE_FIGURES = ("reads_along_genome", "mapq_along_genome", "mapq_histogram", "read_fractions")
+
+
+def get_report_outputs(*, publish=True):
+    """The report's figures and tables for the activated sections.
+
+    The publishing summary needs the finished publish report, which itself waits for every
+    other output: with publish=False it is left out (what get_sync_publish_input asks for).
+    """
+    outputs = []
+    if is_activated("chunks"):
+        for sample in samples.index:
+            outputs += [f"{REPORT_DIR}/{sample}/{figure}.png" for figure in SAMPLE_FIGURES]
+        outputs += [f"{REPORT_DIR}/samples.html", f"{REPORT_DIR}/samples.tsv"]
+    if is_activated("cohort"):
+        outputs.append(f"{REPORT_DIR}/cohort.html")
+    if is_activated("stage"):
+        outputs.append(f"{REPORT_DIR}/staging.html")
+    if publish and is_activated("sync"):
+        outputs.append(f"{REPORT_DIR}/publishing.html")
+    return outputs
+
+
+def sample_figure(name, caption, label):
+    """A per-sample PNG declared for the report: category "Quality control", one subcategory per sample."""
+    return report(
+        f"{REPORT_DIR}/{{sample}}/{name}.png",
+        caption=f"../report/{caption}",
+        category="Quality control",
+        subcategory="{sample}",
+        labels={"sample": "{sample}", "figure": label},
+    )
+
+
+def get_report_cohort_input(wildcards):
+    """The cohort stage's tables (rules/cohort.smk); evaluated only when the cohort page is wanted."""
+    names = {"summary": "summary.json", "matrix": "matrix.tsv"}
+    if get_cohort_setting("coverage"):
+        names["depth_matrix"] = "depth_matrix.tsv"
+    return {key: f"{cohort_dir()}/{name}" for key, name in names.items()}

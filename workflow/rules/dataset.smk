@@ -18,24 +18,9 @@
 #     chunk_size: 1M         # genomic bin per chunk, in bases (K/M suffixes)
 #     workers: 2             # compression/upload threads (also the rule's threads)
 #     level: 5               # zstd level 1-19
-
-
-from bams3.io.redact import redact as redact_url  # a URL without its signature: safe as a param
-
-
-def get_dataset_setting(name, default):
-    return lookup(dpath=f"dataset/{name}", within=config, default=default)
-
-
-def get_dataset_url(wildcards):
-    """Where the sample's dataset is written: ``<root>/<sample>.bams3``."""
-    root = get_dataset_setting("root", "") or f"{OUT}/datasets"
-    return f"{root.rstrip('/')}/{wildcards.sample}.bams3"
-
-
-def get_dataset_outputs(sample):
-    """The per-sample results of the dataset stage (the receipt)."""
-    return [f"{OUT}/datasets/{sample}.receipt.json"]
+#
+# Settings, paths and input functions: rules/common.smk, section "bams3 datasets" (snakemake --lint
+# wants functions apart from rules).
 
 
 rule convert_dataset:

@@ -17,51 +17,9 @@
 # get_final_output (common.smk) adds get_report_outputs(publish=publish), so that a plain
 # `snakemake` builds them and `snakemake --report` finds them. `snakemake report_all` builds only
 # these (after a run made the inputs).
-
-REPORT_DIR = f"{OUT}/report"
-
-#: the per-sample figures, in the order the report lists them
-SAMPLE_FIGURES = ("reads_along_genome", "mapq_along_genome", "mapq_histogram", "read_fractions")
-
-
-def get_report_outputs(*, publish=True):
-    """The report's figures and tables for the activated sections.
-
-    The publishing summary needs the finished publish report, which itself waits for every
-    other output: with publish=False it is left out (what get_sync_publish_input asks for).
-    """
-    outputs = []
-    if is_activated("chunks"):
-        for sample in samples.index:
-            outputs += [f"{REPORT_DIR}/{sample}/{figure}.png" for figure in SAMPLE_FIGURES]
-        outputs += [f"{REPORT_DIR}/samples.html", f"{REPORT_DIR}/samples.tsv"]
-    if is_activated("cohort"):
-        outputs.append(f"{REPORT_DIR}/cohort.html")
-    if is_activated("stage"):
-        outputs.append(f"{REPORT_DIR}/staging.html")
-    if publish and is_activated("sync"):
-        outputs.append(f"{REPORT_DIR}/publishing.html")
-    return outputs
-
-
-def sample_figure(name, caption, label):
-    """A per-sample PNG declared for the report: category "Quality control", one subcategory per sample."""
-    return report(
-        f"{REPORT_DIR}/{{sample}}/{name}.png",
-        caption=f"../report/{caption}",
-        category="Quality control",
-        subcategory="{sample}",
-        labels={"sample": "{sample}", "figure": label},
-    )
-
-
-def get_report_cohort_input(wildcards):
-    """The cohort stage's tables (rules/cohort.smk); evaluated only when the cohort page is wanted."""
-    names = {"summary": "summary.json", "matrix": "matrix.tsv"}
-    if get_cohort_setting("coverage"):
-        names["depth_matrix"] = "depth_matrix.tsv"
-    return {key: f"{cohort_dir()}/{name}" for key, name in names.items()}
-
+#
+# Settings, paths and input functions: rules/common.smk, section "the report" (snakemake --lint
+# wants functions apart from rules).
 
 localrules:
     report_samples_table,

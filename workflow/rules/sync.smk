@@ -24,43 +24,9 @@
 #
 # The common.smk of the workflow must define get_sync_publish_input(wildcards): the files that must
 # exist before the plan lists the source (every final output except results/publish/report.json).
-
-import json
-import os
-
-
-SYNC_DIR = f"{OUT}/publish"
-
-
-def get_sync_setting(name, default=None):
-    return lookup(dpath=f"sync/{name}", within=config, default=default)
-
-
-def get_sync_destination():
-    destination = get_sync_setting("destination")
-    if not destination:
-        raise ValueError("config: sync/destination is required to publish (an s3:// URL, e.g. s3://bucket/run-1/)")
-    return destination
-
-
-def get_sync_excludes():
-    """Configured excludes, plus this rule file's own folder when it lies inside the published source."""
-    excludes = list(get_sync_setting("exclude", ["*.snakemake_timestamp"]))
-    # intermediates that temp() removes before the batches run: never worth publishing
-    excludes += ["chunks/*/shards/*", "cohort/groups/*"]
-    source = os.path.normpath(get_sync_setting("source", OUT))
-    inside = os.path.relpath(os.path.normpath(SYNC_DIR), source)
-    if not inside.startswith(".."):
-        excludes.append(f"{inside}/*")
-    return excludes
-
-
-def get_sync_batch_reports(wildcards):
-    """One report per batch of the plan (known once checkpoint sync_plan has run)."""
-    with open(checkpoints.sync_plan.get().output.plan) as handle:
-        batches = len(json.load(handle)["batches"])
-    return expand(f"{SYNC_DIR}/batches/{{batch}}.json", batch=range(batches))
-
+#
+# Settings, paths and input functions: rules/common.smk, section "publishing" (snakemake --lint
+# wants functions apart from rules).
 
 # merging the batch reports takes a moment: on a cluster it runs on the submit host, not as a job
 localrules:
