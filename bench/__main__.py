@@ -160,7 +160,7 @@ def _run_benchmarks(names: Sequence[str], args: argparse.Namespace, invocation: 
         print(report.section(result) + "\n")
         if write:
             report.update_doc(DOC, name, report.section(result))
-            path = report.write_json(RESULTS, result, ctx.dataset().manifest)
+            path = report.write_json(RESULTS, result)
             _log(f"[bench] {name}: wrote {ctx.rel(DOC)} (section '{name}') and {ctx.rel(path)}")
         else:
             _log(f"[bench] {name}: not written (smoke run; pass --write to record it)")

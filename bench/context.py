@@ -75,8 +75,13 @@ class Context:
         cases: Sequence[Case],
         notes: Sequence[str] = (),
         extra: dict[str, Any] | None = None,
+        data: str | None = None,
     ) -> BenchResult:
-        """Run ``cases`` side by side and package the numbers with the machine and the data set."""
+        """Run ``cases`` side by side and package the numbers with the machine and the data set.
+
+        ``data`` describes what the benchmark ran on when that is not the benchmark BAM (files it
+        made itself, a synthetic cohort); without it the BAM is described (and made, if missing).
+        """
         machine = self.machine
         started = time.strftime("%Y-%m-%d %H:%M %Z")
         self.log(f"[bench] {name}: {sum(len(c.commands) for c in cases)} commands, "
@@ -93,7 +98,8 @@ class Context:
             name=name,
             title=title,
             invocation=self.invocation,
-            dataset=self.dataset_description(),
+            dataset=data if data is not None else self.dataset_description(),
+            data_manifest=None if data is not None else self.dataset().manifest,
             machine=machine,
             load_end=load_average(),
             repeats=self.repeats,

@@ -36,6 +36,8 @@ class BenchResult:
     notes: list[str] = field(default_factory=list)
     #: extra numbers a benchmark wants in the JSON (bytes fetched, requests, ...)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the benchmark BAM's manifest, when the benchmark ran on it (None: ``dataset`` says what it used)
+    data_manifest: dict[str, Any] | None = None
 
 
 #: above this 1-minute load per core, a section warns that other work competed with the run
@@ -139,7 +141,7 @@ def update_doc(doc: Path, name: str, body: str) -> None:
     tmp.replace(doc)
 
 
-def write_json(results_dir: Path, result: BenchResult, dataset_manifest: dict[str, Any]) -> Path:
+def write_json(results_dir: Path, result: BenchResult) -> Path:
     """``bench/results/NAME.json``: machine, data set, every sample of every command."""
     results_dir.mkdir(parents=True, exist_ok=True)
     doc = {
@@ -150,7 +152,10 @@ def write_json(results_dir: Path, result: BenchResult, dataset_manifest: dict[st
         "warmup": result.warmup,
         "machine": result.machine.as_dict(),
         "load_end": result.load_end,
-        "dataset": {k: dataset_manifest.get(k) for k in ("key", "bytes", "reads", "bgzf_blocks", "md5", "tools")},
+        "dataset": (
+            {k: result.data_manifest.get(k) for k in ("key", "bytes", "reads", "bgzf_blocks", "md5", "tools")}
+            if result.data_manifest is not None else {"description": result.dataset}
+        ),
         "cases": [
             {
                 "case": case.case.name,
@@ -184,7 +189,7 @@ def summary_lines(results: Sequence[BenchResult]) -> list[str]:
             for m in case.measured[1:]:
                 lines.append(
                     f"{result.name:10s} {case.case.name:12s} {m.command.label:32s} "
-                    f"{case.ratio(m):5.2f}x samtools  ({_fmt_s(m.median_s)} s vs "
+                    f"{case.ratio(m):5.2f}x {case.anchor.command.label}  ({_fmt_s(m.median_s)} s vs "
                     f"{_fmt_s(case.anchor.median_s)} s), peak {m.peak_rss_mib:.0f} MiB"
                 )
     return lines

@@ -390,7 +390,11 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
 
         if not cases:
             raise BenchUnavailable(f"--parts {args.parts!r} selects no case (use 1, n and/or w)")
-        result = ctx.measure(NAME, TITLE, cases)
+        data = (f"{args.files} objects x {size / 1e6:g} MB = {total / 1e6:,.0f} MB of seeded random "
+                f"(incompressible) bytes in a loopback `moto_server` (held in memory), bucket "
+                f"`{BUCKET}`, prefix `{PREFIX}/`; manifests of `s3://` URLs or SigV4 presigned URLs; "
+                f"outputs written to `{ctx.rel(work)}` on the local disk")
+        result = ctx.measure(NAME, TITLE, cases, data=data)
     finally:
         if proxy is not None:
             proxy.close()
@@ -399,10 +403,6 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
         for d in big:
             shutil.rmtree(d, ignore_errors=True)
 
-    result.dataset = (f"{args.files} objects x {size / 1e6:g} MB = {total / 1e6:,.0f} MB of seeded random "
-                      f"(incompressible) bytes in a loopback `moto_server` (held in memory), bucket "
-                      f"`{BUCKET}`, prefix `{PREFIX}/`; manifests of `s3://` URLs or SigV4 presigned URLs; "
-                      f"outputs written to `{ctx.rel(work)}` on the local disk")
     result.extra["data"] = {"files": args.files, "file_bytes": size, "total_bytes": total, "jobs": jobs,
                             "sha256": expected}
     _annotate(result, total, warm_counted)

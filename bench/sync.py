@@ -434,7 +434,15 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
                           check=noop_check))
         volume[cases[-1].name] = (len(everything), tree.bytes())
 
-        result = ctx.measure(NAME, TITLE, cases)
+        small_sizes = [f.size for f in tree.under("small").values()]
+        data = (
+            f"two local trees made by the benchmark in `{ctx.rel(tree.root)}`: `small/`, {args.small_files} "
+            f"per-chunk JSON documents ({tree.bytes('small') / 1e6:.2f} MB, "
+            f"{min(small_sizes):,}-{max(small_sizes):,} bytes each, in {min(SAMPLES, args.small_files)} folders) "
+            f"and `large/`, {args.large_files} files of {large_bytes / 1e6:g} MB of random bytes; destination: a "
+            f"loopback `moto_server` (one Python process, plain HTTP) with a bucket of its own"
+        )
+        result = ctx.measure(NAME, TITLE, cases, data=data)
 
         # requests of a no-op run and of an upload of the small tree, through the counting proxy;
         # each counted run is checked like a timed one
@@ -457,14 +465,6 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
         if server is not None:
             server.stop()
 
-    small_sizes = [f.size for f in tree.under("small").values()]
-    result.dataset = (
-        f"two local trees made by the benchmark in `{ctx.rel(tree.root)}`: `small/`, {args.small_files} "
-        f"per-chunk JSON documents ({tree.bytes('small') / 1e6:.2f} MB, "
-        f"{min(small_sizes):,}-{max(small_sizes):,} bytes each, in {min(SAMPLES, args.small_files)} folders) "
-        f"and `large/`, {args.large_files} files of {large_bytes / 1e6:g} MB of random bytes; destination: a "
-        f"loopback `moto_server` (one Python process, plain HTTP) with a bucket of its own"
-    )
     throughput = []
     for case_result in result.cases:
         objects, nbytes = volume[case_result.case.name]
