@@ -17,7 +17,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # exactly what `pip install .` reads (.dockerignore keeps everything else out of the build context)
-COPY pyproject.toml setup.py README.md ./
+COPY pyproject.toml setup.py README.md LICENSE ./
 COPY src ./src
 RUN BAMS3_LIBDEFLATE=1 pip wheel --no-cache-dir --wheel-dir /wheels '.[slurm,aws-batch]'
 
