@@ -165,6 +165,36 @@ done:
     return result;
 }
 
+/* histogram(buffer) -> bytes: 256 little-endian uint64 counts of the byte values (np.bincount costs
+ * ~2 ns per byte, this ~0.3) */
+static PyObject *histogram(PyObject *self, PyObject *args)
+{
+    PyObject *o_buf;
+    if (!PyArg_ParseTuple(args, "O", &o_buf))
+        return NULL;
+    Py_buffer buf;
+    if (get_buffer(o_buf, &buf, 0, 1, "buffer") < 0)
+        return NULL;
+    uint64_t counts[4][256];
+    memset(counts, 0, sizeof(counts));
+    const uint8_t *p = buf.buf;
+    Py_ssize_t n = buf.len, i = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (; i + 4 <= n; i += 4) {
+        counts[0][p[i]]++;
+        counts[1][p[i + 1]]++;
+        counts[2][p[i + 2]]++;
+        counts[3][p[i + 3]]++;
+    }
+    for (; i < n; i++)
+        counts[0][p[i]]++;
+    for (int k = 0; k < 256; k++)
+        counts[0][k] += counts[1][k] + counts[2][k] + counts[3][k];
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&buf);
+    return PyBytes_FromStringAndSize((const char *)counts[0], sizeof(counts[0]));
+}
+
 /* ------------------------------------------------------------------ range coder */
 
 #define RC_TOP (1u << 24)
@@ -276,50 +306,56 @@ static inline void dec_consume(decoder *d, uint32_t cum, uint32_t freq)
 #define STEP 24
 #define MAX_TOTAL ((1u << 16) - 64)
 
+/* one row per context, contiguous so that coding a symbol touches one or two cache lines (three
+ * separate arrays cost ~30% of the coder's time in misses): u32 total (0 = not yet initialised),
+ * u16 freq[n_sym] in the context's current symbol order, u8 sym[n_sym] the symbol at each place */
 typedef struct {
     uint32_t n_ctx, n_sym;
-    uint32_t *total;  /* per context; 0 = not yet initialised */
-    uint16_t *freq;   /* n_ctx * n_sym, in the context's current symbol order */
-    uint8_t *sym;     /* n_ctx * n_sym: the symbol at each place */
+    size_t stride; /* bytes per row, a multiple of 4 */
+    uint8_t *rows;
 } models;
+
+#define ROW(m, ctx) ((m)->rows + (size_t)(ctx) * (m)->stride)
+#define ROW_TOTAL(row) (*(uint32_t *)(row))
+#define ROW_FREQ(row) ((uint16_t *)((row) + 4))
+#define ROW_SYM(m, row) ((row) + 4 + 2 * (size_t)(m)->n_sym)
 
 static int models_init(models *m, uint32_t n_ctx, uint32_t n_sym)
 {
     m->n_ctx = n_ctx;
     m->n_sym = n_sym;
-    m->total = calloc(n_ctx, sizeof(uint32_t));
-    m->freq = malloc((size_t)n_ctx * n_sym * sizeof(uint16_t));
-    m->sym = malloc((size_t)n_ctx * n_sym);
-    return m->total && m->freq && m->sym ? 0 : -1;
+    m->stride = (4 + 3 * (size_t)n_sym + 3) & ~(size_t)3;
+    m->rows = calloc(n_ctx, m->stride);
+    return m->rows ? 0 : -1;
 }
 
 static void models_free(models *m)
 {
-    free(m->total);
-    free(m->freq);
-    free(m->sym);
+    free(m->rows);
 }
 
-static inline void model_prepare(models *m, uint32_t ctx)
+static inline uint8_t *model_prepare(models *m, uint32_t ctx)
 {
-    if (m->total[ctx] == 0) {
-        uint16_t *f = m->freq + (size_t)ctx * m->n_sym;
-        uint8_t *s = m->sym + (size_t)ctx * m->n_sym;
+    uint8_t *row = ROW(m, ctx);
+    if (ROW_TOTAL(row) == 0) {
+        uint16_t *f = ROW_FREQ(row);
+        uint8_t *s = ROW_SYM(m, row);
         for (uint32_t i = 0; i < m->n_sym; i++) {
             f[i] = 1;
             s[i] = (uint8_t)i;
         }
-        m->total[ctx] = m->n_sym;
+        ROW_TOTAL(row) = m->n_sym;
     }
+    return row;
 }
 
 /* after coding the symbol at place i: count it, keep the order roughly by frequency, rescale */
-static inline void model_update(models *m, uint32_t ctx, uint32_t i)
+static inline void model_update(models *m, uint8_t *row, uint32_t i)
 {
-    uint16_t *f = m->freq + (size_t)ctx * m->n_sym;
-    uint8_t *s = m->sym + (size_t)ctx * m->n_sym;
+    uint16_t *f = ROW_FREQ(row);
+    uint8_t *s = ROW_SYM(m, row);
     f[i] += STEP;
-    m->total[ctx] += STEP;
+    ROW_TOTAL(row) += STEP;
     if (i > 0 && f[i] > f[i - 1]) {
         uint16_t tf = f[i];
         f[i] = f[i - 1];
@@ -328,36 +364,36 @@ static inline void model_update(models *m, uint32_t ctx, uint32_t i)
         s[i] = s[i - 1];
         s[i - 1] = ts;
     }
-    if (m->total[ctx] > MAX_TOTAL) {
+    if (ROW_TOTAL(row) > MAX_TOTAL) {
         uint32_t total = 0;
         for (uint32_t k = 0; k < m->n_sym; k++) {
             f[k] = (uint16_t)((f[k] + 1) >> 1);
             total += f[k];
         }
-        m->total[ctx] = total;
+        ROW_TOTAL(row) = total;
     }
 }
 
 static inline void model_encode(models *m, encoder *e, uint32_t ctx, uint32_t symbol)
 {
-    model_prepare(m, ctx);
-    const uint16_t *f = m->freq + (size_t)ctx * m->n_sym;
-    const uint8_t *s = m->sym + (size_t)ctx * m->n_sym;
+    uint8_t *row = model_prepare(m, ctx);
+    const uint16_t *f = ROW_FREQ(row);
+    const uint8_t *s = ROW_SYM(m, row);
     uint32_t cum = 0, i = 0;
     while (s[i] != symbol) {
         cum += f[i];
         i++;
     }
-    enc_encode(e, cum, f[i], m->total[ctx]);
-    model_update(m, ctx, i);
+    enc_encode(e, cum, f[i], ROW_TOTAL(row));
+    model_update(m, row, i);
 }
 
 static inline int model_decode(models *m, decoder *d, uint32_t ctx)
 {
-    model_prepare(m, ctx);
-    const uint16_t *f = m->freq + (size_t)ctx * m->n_sym;
-    const uint8_t *s = m->sym + (size_t)ctx * m->n_sym;
-    uint32_t target = dec_target(d, m->total[ctx]);
+    uint8_t *row = model_prepare(m, ctx);
+    const uint16_t *f = ROW_FREQ(row);
+    const uint8_t *s = ROW_SYM(m, row);
+    uint32_t target = dec_target(d, ROW_TOTAL(row));
     uint32_t cum = 0, i = 0;
     while (cum + f[i] <= target) {
         cum += f[i];
@@ -367,7 +403,7 @@ static inline int model_decode(models *m, decoder *d, uint32_t ctx)
     }
     int symbol = s[i];
     dec_consume(d, cum, f[i]);
-    model_update(m, ctx, i);
+    model_update(m, row, i);
     return symbol;
 }
 
@@ -1269,6 +1305,7 @@ static PyMethodDef methods[] = {
     {"gather", gather, METH_VARARGS, "gather(buffer, starts, lengths) -> bytes: the spans, concatenated."},
     {"scatter", scatter, METH_VARARGS, "scatter(dest, starts, source, lengths): copy consecutive pieces of source to dest spans."},
     {"aux_parse", aux_parse, METH_VARARGS, "aux_parse(aux, lengths) -> (record, index, tag, type, start, size, bad)."},
+    {"histogram", histogram, METH_VARARGS, "histogram(buffer) -> bytes: 256 uint64 counts of its byte values."},
     {"seq_encode", seq_encode, METH_VARARGS, "seq_encode(codes, lengths, pos, flag, n_cigar, cigar) -> (literals, exceptions, gaps, diffs)."},
     {"seq_decode", seq_decode, METH_VARARGS, "seq_decode(literals, exceptions, gaps, diffs, lengths, pos, flag, n_cigar, cigar) -> codes."},
     {"qual_encode", qual_encode, METH_VARARGS, "qual_encode(qualities, lengths, selectors, model) -> bytes."},

@@ -283,5 +283,7 @@ def codec_from_dict(data: Mapping[str, object]) -> Codec:
         unknown = set(configuration) - keys
         if unknown:
             raise DatasetError(f"codec {name!r}: unknown configuration {sorted(unknown)}")
+        if name == FIELDS_V2:  # written before revisions existed: revision 1 (docs/FORMAT.md 4.3)
+            configuration = {"revision": 1, **configuration}
         return cls(**configuration)  # type: ignore[no-any-return]
     return UnknownCodec(name, configuration)

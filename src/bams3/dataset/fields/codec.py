@@ -51,7 +51,7 @@ BLOCK_COLUMNS: tuple[Column, ...] = (
     *(Column(f"{s}_size", "<u4") for s in STREAMS),
 )
 #: zstd level of the zstd-coded streams; see docs/FORMAT.md section 8 for the measurements
-DEFAULT_LEVEL = 7
+DEFAULT_LEVEL = 3
 #: raw BAM bytes per block: ~3,000 short reads (quality models learn within a block)
 DEFAULT_BLOCK_BYTES = 1024 * 1024
 _CORE_COLUMNS = 3

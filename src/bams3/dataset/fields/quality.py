@@ -69,7 +69,7 @@ def _selectors(flag: np.ndarray) -> np.ndarray:
 
 def encode_qualities(qual: bytes, l_seq: np.ndarray, flag: np.ndarray) -> bytes:
     """The quality stream of a block (qualities concatenated, one ``l_seq`` and flag per record)."""
-    counts = np.bincount(np.frombuffer(qual, dtype=np.uint8), minlength=256)
+    counts = np.frombuffer(_v2_codec.histogram(qual), dtype="<u8")
     symbols = np.flatnonzero(counts).astype(np.uint8).tobytes() or b"\0"
     lengths = np.asarray(l_seq, dtype=np.int64)
     coded = _v2_codec.qual_encode(qual, lengths, _selectors(flag), _model(symbols))
