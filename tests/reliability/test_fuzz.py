@@ -85,13 +85,14 @@ class SmallDataset:
         return f"SmallDataset({len(self.chunk_keys)} chunks)"
 
 
-@pytest.fixture(scope="module")
-def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> SmallDataset:
+@pytest.fixture(scope="module", params=[1, 2], ids=["format1", "format2"])
+def small_dataset(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SmallDataset:
     from bams3.dataset import convert
 
     root = tmp_path_factory.mktemp("fuzz-dataset")
     bam = bamgen.write_bam(root / "f.bam", n_pairs=400, seed=13, long_reads=2)
-    convert(str(bam), str(root / "f.bams3"), bin_size=64_000, frame_bytes=1024, show_progress=False)
+    convert(str(bam), str(root / "f.bams3"), bin_size=64_000, format=request.param, frame_bytes=1024,
+            show_progress=False)
     return SmallDataset(root / "f.bams3")
 
 
