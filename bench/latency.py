@@ -1,15 +1,18 @@
 """A loopback HTTP proxy that delays every request by a fixed time: S3's latency on a laptop.
 
-A ranged GET from S3 takes roughly 10-50 ms to its first byte; from a loopback moto server well under
-one. What parallel requests buy shows only with the former, so the cohort benchmark puts this proxy in
-front of moto. It forwards each request on a persistent upstream connection per thread and sets
-``TCP_NODELAY`` on both sides (without it, a response written as header then body meets delayed ACKs
+A ranged GET from S3 takes roughly 10-50 ms to its first byte; from a loopback moto server a few ms,
+spent on the CPU. What parallel requests buy shows only with the former, so the cohort benchmark
+(``python -m bench cohort --latency-ms 20``) can put this proxy in front of moto for both tools.
+
+It forwards each request on a persistent upstream connection per thread and sets ``TCP_NODELAY`` on
+both sides (without it, a response written as header then body meets delayed ACKs
 and every request gains ~40 ms, which would swamp the latency being simulated).
 """
 from __future__ import annotations
 
 import http.client
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,15 +59,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.local.conn = None
             conn.close()
             raise
-        self.send_response_only(response.status, response.reason)
-        for name, value in response.getheaders():
-            if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
         with self.server.lock:
             self.server.requests += 1
+        self.send_response_only(response.status, response.reason)
+        for name, value in response.getheaders():
+            # a HEAD answer keeps the object's Content-Length (clients read the size from it)
+            if name.lower() not in _HOP_BY_HOP and (name.lower() != "content-length" or self.command == "HEAD"):
+                self.send_header(name, value)
+        if self.command != "HEAD":
+            self.send_header("Content-Length", str(len(data)))
+        try:
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+        except OSError:  # the client hung up early (htslib aborts its whole-object GETs): not an error
+            self.close_connection = True
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
 
@@ -81,6 +90,11 @@ class _Server(ThreadingHTTPServer):
         self.local = threading.local()
         self.lock = threading.Lock()
         self.requests = 0
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Quiet about clients that hang up (htslib aborts whole-object GETs); loud about the rest."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class LatencyProxy:

@@ -58,7 +58,9 @@ REGISTRY: tuple[Entry, ...] = (
     Entry("dataset", "BAMS3 datasets: convert time and size vs samtools view -b / CRAM 3.1; region queries "
                      "and stats over S3 vs samtools view s3+http://: time, requests, bytes (counting proxy)",
           "bench.dataset"),
-    Entry("cohort", "many samples x many regions vs a loop of samtools view -c"),
+    Entry("cohort", "bams3 cohort (--jobs 1 and 16) over 50, 100 and 200 datasets x 20 regions in loopback S3 vs "
+                    "xargs -P 16 samtools view -c s3+http:// per (sample, region): time, linearity, requests",
+          "bench.cohort"),
     Entry("stage", "bams3 stage of N files from loopback S3, --jobs 1 and 8 vs curl (presigned URLs), and the "
                    "warm-cache second run vs rclone copy to a complete destination", "bench.stage"),
     Entry("sync", "bams3 sync vs rclone sync, local trees to loopback S3: 1000 small and 10 x 100 MB objects "

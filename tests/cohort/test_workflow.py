@@ -1,8 +1,6 @@
-"""The cohort stage of the real workflow (rules/common.smk + dataset.smk + cohort.smk) run by snakemake
-against the loopback S3 server, every output going to S3 through the storage plugin.
-
-Until workflow/Snakefile includes dataset.smk and cohort.smk, tests/cohort/workflow/Snakefile includes
-the real rule files and nothing else.
+"""The cohort stage of the real workflow (workflow/Snakefile: conversion, cohort groups, aggregation and
+the report's cohort page) run by snakemake against the loopback S3 server, every output going to S3
+through the storage plugin. The per-chunk statistics are switched off: they are tested in tests/workflow/.
 """
 from __future__ import annotations
 
@@ -21,7 +19,7 @@ from tests.helpers.bamgen import write_bam
 
 from .conftest import REFERENCES, Cohort, samtools_count, samtools_depth_sum
 
-SNAKEFILE = Path(__file__).parent / "workflow" / "Snakefile"
+SNAKEFILE = Path(__file__).resolve().parents[2] / "workflow" / "Snakefile"
 REGIONS = ["chr1:1-40000", "chr2", "chrM:1,000-2,000"]
 BED = "chr1\t99999\t140000\tpanelA\nchr2\t500\t900\tpanelB\n"
 
@@ -88,6 +86,8 @@ def test_cohort_target_converts_groups_and_aggregates_in_s3(cohort_bams: dict[st
     assert cost["requests"] > 0 and cost["queries"] == 15
     assert cost["whole_bam_download"]["bytes"] == sum(cohort_bams[n].stat().st_size for n in names)
     assert _get(client, bucket, f"{out}/plot.png")[:4] == b"\x89PNG"
+    page = _get(client, bucket, "run/results/report/cohort.html").decode()  # the report's cohort page
+    assert all(name in page for name in names) and "panelA" in page
     listing = client.list_objects_v2(Bucket=bucket, Prefix="run/")["Contents"]
     keys = {o["Key"] for o in listing}
     assert not [k for k in keys if "/groups/" in k]  # temp() group results are gone
