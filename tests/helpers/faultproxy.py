@@ -53,6 +53,11 @@ _HOP_BY_HOP = frozenset(
 )
 
 
+#: healthy answers are relayed in pieces of this size, through a client socket send buffer of this size
+_RELAY_CHUNK = 64 * 1024
+_SEND_BUFFER = 256 * 1024
+
+
 def s3_error_body(code: str, message: str) -> bytes:
     """An S3-style XML error document."""
     return (
@@ -103,7 +108,8 @@ class RequestRecord:
 
     Logged when the request arrives; ``status`` and ``bytes_delivered`` are filled in
     before the bytes are written, so a client that has its answer always finds it
-    counted.
+    counted. Healthy answers are streamed: a client that closes the connection early is
+    charged what was handed to its socket, not the whole body.
     """
 
     method: str
@@ -136,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
         # Headers and body leave in separate writes: without TCP_NODELAY, Nagle's algorithm and the
         # client's delayed ACK add ~40 ms to every response, which distorts latency measurements.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # A small send buffer keeps "bytes delivered" close to what a client that stops early read.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER)
         with self.server.state.lock:
             self.server.state.sockets.add(self.connection)
         self._upstream: http.client.HTTPConnection | None = None
@@ -185,6 +193,21 @@ class _Handler(BaseHTTPRequestHandler):
         return chosen
 
     def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The upstream's whole answer (faults that cut or alter a body need all of it first)."""
+        answer = self._ask_upstream(body)
+        try:
+            return answer.status, answer.getheaders(), answer.read()
+        except (http.client.HTTPException, OSError):
+            self._drop_upstream()
+            raise
+
+    def _drop_upstream(self) -> None:
+        if self._upstream is not None:
+            self._upstream.close()
+            self._upstream = None
+
+    def _ask_upstream(self, body: bytes) -> http.client.HTTPResponse:
+        """Send the request upstream; the response's body is left unread."""
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         if "x-amz-decoded-content-length" in (k.lower() for k in headers) and body:
             # an aws-chunked upload cut by truncate_request: say how much is left of it
@@ -200,12 +223,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._upstream.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 self._upstream.request(self.command, self.path, body=body, headers=headers)
-                answer = self._upstream.getresponse()
-                data = answer.read()
-                return answer.status, answer.getheaders(), data
+                return self._upstream.getresponse()
             except (http.client.HTTPException, OSError):
-                self._upstream.close()
-                self._upstream = None
+                self._drop_upstream()
                 if attempt:
                     raise
         raise AssertionError("unreachable")
@@ -227,6 +247,46 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         self.wfile.flush()
 
+    def _relay(self, record: RequestRecord, answer: http.client.HTTPResponse) -> None:
+        """Stream a healthy answer to the client, counting only what was handed to its socket.
+
+        A client that closes early (htslib opening a BAM with an unranged GET and reading only
+        the header) is charged for what it was sent, not for the whole object: the count may
+        exceed what it read by what sat in the socket buffers (the send side is kept small).
+        """
+        record.status = answer.status
+        length = answer.getheader("Content-Length")
+        self.send_response_only(answer.status)
+        for name, value in answer.getheaders():
+            if name.lower() not in _HOP_BY_HOP and name.lower() not in ("date", "server"):
+                self.send_header(name, value)
+        if length is None:  # not seen from moto; keep the framing simple: read it all
+            data = answer.read()
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            record.bytes_delivered += len(data)
+            self.wfile.write(data)
+            self.wfile.flush()
+            return
+        self.send_header("Content-Length", length)
+        self.end_headers()
+        try:
+            self.wfile.flush()
+            while chunk := answer.read(_RELAY_CHUNK):
+                record.bytes_delivered += len(chunk)  # counted before it is written (see RequestRecord)
+                try:
+                    self.wfile.write(chunk)
+                except OSError:
+                    record.bytes_delivered -= len(chunk)
+                    raise
+            self.wfile.flush()
+        except OSError:  # the client has what it wanted (or gave up): the upstream body stays unread
+            self.close_connection = True
+            self._drop_upstream()
+        except http.client.HTTPException:
+            self.close_connection = True
+            self._drop_upstream()
+
     def _proxy(self) -> None:
         body = self._read_request_body()
         fault = self._choose_fault()
@@ -243,6 +303,14 @@ class _Handler(BaseHTTPRequestHandler):
             stop.wait(fault.seconds)
         if fault is not None and fault.kind == "truncate_request":
             body = body[: fault.after_bytes or 0]
+        if fault is None and self.command != "HEAD":
+            try:
+                answer = self._ask_upstream(body)
+            except (http.client.HTTPException, OSError):
+                self._send(record, 502, [], b"", 0)
+                return
+            self._relay(record, answer)
+            return
         try:
             status, headers, data = self._forward(body)
         except (http.client.HTTPException, OSError):
