@@ -15,16 +15,16 @@ per (sample, region), htslib finding the ``.bai`` next to the BAM in the same bu
 long table (table.tsv) on every run, or the benchmark fails.
 
 Why the anchor runs at ``-P 16`` only (``--anchor-jobs``): 200 x 20 = 4,000 samtools processes take
-as long at ``-P 1`` as at ``-P 16`` against loopback moto (about 27 ms each on a quiet machine: the
-server's CPU, not the wait, bounds both), so a second anchor would double the anchor's share of the time
-budget and show nothing. With ``--latency-ms`` (below) parallelism matters, and ``--anchor-jobs 1`` makes
-the comparison at one job.
+about as long at ``-P 1`` as at ``-P 16`` against loopback moto (about 27 ms each in a trial on a quiet
+machine while this module was written: the server's CPU, not the wait, bounds both), so a second anchor
+would double the anchor's share of the time budget and show nothing. With ``--latency-ms`` (below)
+parallelism matters, and ``--anchor-jobs 1`` makes the comparison at one job.
 
 The data: ``--distinct`` BAMs of different seeds (tests/helpers/bamgen.py, every edge case, 2 x 150 bp
 pairs on a 1.6 Mbp genome) are written with samtools, indexed and converted once (``bams3 convert
 --chunk-size 100K``); the BAMs, their ``.bai`` and the datasets are uploaded once and copied server-side
 to S0000..S0199 (the content repeats; objects, requests and bytes do not). Everything is regenerated on
-each run (about 20 s), into ``bench/.cache/scratch/cohort/``.
+each run (under a minute), into ``bench/.cache/scratch/cohort/``.
 
 Counted on the side (``extra`` in the JSON): bams3's requests per (sample, region) and bytes read
 against downloading every BAM whole, from each measured run's own summary.json (the accounting behind
@@ -37,9 +37,9 @@ and ``xargs -P 16`` are for; loopback moto answers in a few ms of CPU. Every req
 so use it with fewer samples (``--samples 50``).
 
 Time budget: a full pass over the three sample counts costs about 6 minutes on this project's 2-core
-machines (moto serves ~250 requests/s), so this benchmark runs no warm-up (there is nothing to warm: the
-objects live in the server's memory and bams3 keeps no cache) and at most ``--max-repeats`` (2) timed
-runs, whatever ``--repeats`` says; the section's method line states the count actually run.
+machines (moto answered ~250 requests/s in trials), so this benchmark runs no warm-up (there is nothing
+to warm: the objects live in the server's memory and bams3 keeps no cache) and at most ``--max-repeats``
+(2) timed runs, whatever ``--repeats`` says; the section's method line states the count actually run.
 """
 from __future__ import annotations
 
