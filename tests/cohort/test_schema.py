@@ -1,4 +1,4 @@
-"""The proposed `cohort` config schema (tests/cohort/cohort.schema.yaml) against the keys cohort.smk reads."""
+"""The `cohort` section of the workflow's config schema against the keys and defaults the rules read."""
 from __future__ import annotations
 
 import ast
@@ -9,13 +9,14 @@ import jsonschema
 import pytest
 import yaml
 
-HERE = Path(__file__).parent
-SCHEMA = yaml.safe_load((HERE / "cohort.schema.yaml").read_text())
-RULES = (HERE.parents[1] / "workflow" / "rules" / "cohort.smk").read_text()
+WORKFLOW = Path(__file__).resolve().parents[2] / "workflow"
+SCHEMA = yaml.safe_load((WORKFLOW / "schemas" / "config.schema.yaml").read_text())["properties"]["cohort"]
+RULES = (WORKFLOW / "rules" / "cohort.smk").read_text()
+FUNCTIONS = (WORKFLOW / "rules" / "common.smk").read_text()
 
 
 def _defaults_in_rules() -> dict[str, object]:
-    block = RULES[RULES.index("COHORT_DEFAULTS = {"):]
+    block = FUNCTIONS[FUNCTIONS.index("COHORT_DEFAULTS = {"):]
     block = block[: block.index("}\n") + 1].split("=", 1)[1]
     return ast.literal_eval(block.strip())
 

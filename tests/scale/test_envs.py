@@ -62,11 +62,13 @@ def test_env_names_the_bams3_version_it_is_built_for() -> None:
     assert marker and marker.group(1) == pyproject()["project"]["version"]
 
 
-def test_every_rule_names_a_conda_environment(tmp_path: Path) -> None:
+def test_lint_is_clean_and_every_rule_names_a_conda_environment(tmp_path: Path) -> None:
     run = run_in_repo(tmp_path, {"samples": None, "bam_urls": ["x.bam"]}, "--lint", "--workflow-profile", "none")
     lints = run.stdout + run.stderr
     rules = re.findall(r"^Lints for rule (\S+) .*\n\s+\* Specify a conda environment or container", lints, re.MULTILINE)
     assert not rules, f"rules without conda: {rules}"
+    # and nothing else either (functions mixed with rules, missing log: directives, absolute paths...)
+    assert "Lints for" not in lints, lints[lints.index("Lints for"):][:2000]
     # every script the rules call, and every conda: line, point at the one environment file
     for smk in (REPO / "workflow" / "rules").glob("*.smk"):
         for env in re.findall(r"^\s+conda:\s*\n\s+\"([^\"]+)\"", smk.read_text(), re.MULTILINE):

@@ -1,12 +1,16 @@
 """Configuration, sample sheet and input functions (no business logic: that lives in src/bams3)."""
 
 import json
+import math
 import os
 import re
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pandas as pd
 from snakemake.utils import validate
+
+from bams3.io.redact import redact as redact_url  # a URL without its signature: safe as a param
 
 
 # --- configuration ---------------------------------------------------------------------
@@ -74,9 +78,7 @@ def get_bam_redacted(wildcards):
     It changes when the BAM's location changes (so jobs rerun), not when only its
     signature is renewed.
     """
-    from bams3.io.redact import redact
-
-    return redact(get_bam_url(wildcards))
+    return redact_url(get_bam_url(wildcards))
 
 
 def get_bam_version(wildcards):
@@ -101,10 +103,8 @@ def get_bam_version(wildcards):
 
 def get_index_redacted(wildcards):
     """The sample's index URL from the sheet without its query, or "" to look next to the BAM."""
-    from bams3.io.redact import redact
-
     index = samples.loc[wildcards.sample, "index"]
-    return "" if pd.isna(index) else redact(index)
+    return "" if pd.isna(index) else redact_url(index)
 
 
 def chunk_dir(sample="{sample}"):
@@ -163,9 +163,6 @@ def get_sync_publish_input(wildcards):
 
 # --- bams3 datasets (rules/dataset.smk) ------------------------------------------------
 
-from bams3.io.redact import redact as redact_url  # a URL without its signature: safe as a param
-
-
 def get_dataset_setting(name, default):
     return lookup(dpath=f"dataset/{name}", within=config, default=default)
 
@@ -179,6 +176,114 @@ def get_dataset_url(wildcards):
 def get_dataset_outputs(sample):
     """The per-sample results of the dataset stage (the receipt)."""
     return [f"{OUT}/datasets/{sample}.receipt.json"]
+
+
+# --- cohort queries (rules/cohort.smk) -------------------------------------------------
+
+#: defaults of the cohort keys, as in workflow/schemas/config.schema.yaml (tests/cohort/test_schema.py checks)
+COHORT_DEFAULTS = {
+    "datasets": [],
+    "datasets_file": "",
+    "regions": [],
+    "regions_file": "",
+    "group_size": 50,
+    "jobs": 16,
+    "coverage": False,
+    "plot": "auto",
+    "allow_failures": False,
+}
+
+
+def get_cohort_setting(name):
+    return lookup(dpath=f"cohort/{name}", within=config, default=COHORT_DEFAULTS[name])
+
+
+def load_cohort_samples():
+    """The cohort's samples in group order: an external dataset list, else the workflow's datasets."""
+    from bams3.cohort import check_unique_samples, read_dataset_list, samples_from_urls
+    from bams3.errors import Bams3Error
+
+    try:
+        cohort = samples_from_urls(get_cohort_setting("datasets"))
+        if get_cohort_setting("datasets_file"):
+            cohort += read_dataset_list(get_cohort_setting("datasets_file"))
+        check_unique_samples(cohort)
+    except Bams3Error as exc:
+        raise ValueError(f"config cohort (datasets, datasets_file): {exc}") from None
+    if not cohort:
+        if not is_activated("dataset"):
+            raise ValueError(
+                "config cohort: no datasets to query; list them (cohort: datasets / datasets_file) "
+                "or convert the sample sheet's BAMs (dataset: activate: true)"
+            )
+        from bams3.cohort import CohortSample
+
+        cohort = [
+            CohortSample(name, get_dataset_url(SimpleNamespace(sample=name))) for name in samples.index
+        ]
+    return cohort
+
+
+def load_cohort_regions():
+    """The regions as ``[contig, start, end, name]`` (0-based, end None for "to the end")."""
+    from bams3.cohort import region_labels
+    from bams3.errors import Bams3Error
+    from bams3.regions import parse_regions, read_regions
+
+    try:
+        regions = parse_regions(get_cohort_setting("regions"))
+        if get_cohort_setting("regions_file"):
+            regions += read_regions(get_cohort_setting("regions_file"))
+        if not regions:
+            raise ValueError("give regions (cohort: regions) or a BED/region file (cohort: regions_file)")
+        region_labels(regions)  # unique, non-empty: fail here, not in every job
+    except (Bams3Error, ValueError) as exc:
+        raise ValueError(f"config cohort (regions, regions_file): {exc}") from None
+    return [[r.contig, r.start, r.end, r.name] for r in regions]
+
+
+if is_activated("cohort"):
+    COHORT_SAMPLES = load_cohort_samples()
+    COHORT_REGIONS = load_cohort_regions()
+    COHORT_GROUP_SIZE = get_cohort_setting("group_size")
+    COHORT_GROUPS = math.ceil(len(COHORT_SAMPLES) / COHORT_GROUP_SIZE)
+else:
+    COHORT_SAMPLES, COHORT_REGIONS, COHORT_GROUP_SIZE, COHORT_GROUPS = [], [], 1, 0
+
+
+def cohort_dir():
+    return f"{OUT}/cohort"
+
+
+def get_cohort_group(wildcards):
+    """The samples of group ``wildcards.group`` (fixed-size slices of the cohort, in order)."""
+    group = int(wildcards.group)
+    if not 0 <= group < COHORT_GROUPS:
+        raise ValueError(f"cohort group {group} does not exist (there are {COHORT_GROUPS})")
+    return COHORT_SAMPLES[group * COHORT_GROUP_SIZE : (group + 1) * COHORT_GROUP_SIZE]
+
+
+def get_cohort_group_input(wildcards):
+    """The conversion receipts of the group's samples when the workflow converts them; else nothing."""
+    if get_cohort_setting("datasets") or get_cohort_setting("datasets_file"):
+        return []
+    return [get_dataset_outputs(sample.name)[0] for sample in get_cohort_group(wildcards)]
+
+
+def get_cohort_group_datasets(wildcards):
+    return [[sample.name, sample.url] for sample in get_cohort_group(wildcards)]
+
+
+def get_cohort_outputs():
+    """The merged results of the cohort stage."""
+    names = ["table.tsv", "table.parquet", "matrix.tsv", "summary.json", "plot.png"]
+    if get_cohort_setting("coverage"):
+        names.append("depth_matrix.tsv")
+    return [f"{cohort_dir()}/{name}" for name in names]
+
+
+def cohort_report(name, caption):
+    return report(f"{cohort_dir()}/{name}", caption=f"../report/{caption}", category="Cohort")
 
 
 # --- publishing (rules/sync.smk) -------------------------------------------------------
