@@ -65,7 +65,6 @@ REGISTRY: tuple[Entry, ...] = (
                    "warm-cache second run vs rclone copy to a complete destination", "bench.stage"),
     Entry("sync", "bams3 sync vs rclone sync, local trees to loopback S3: 1000 small and 10 x 100 MB objects "
                   "at 1 and 16 jobs, and the no-op rerun (time, requests per object)", "bench.sync"),
-    Entry("workflow", "snakemake dry-run at scale (thousands of samples, shards): DAG time and memory"),
 )
 
 
