@@ -60,6 +60,7 @@ from random import Random
 from typing import Any
 
 from .context import Context
+from .counting import counted_run
 from .machine import REPO_ROOT
 from .report import BenchResult
 from .runner import BenchFailure, BenchUnavailable, Case, Command, child_env
@@ -382,37 +383,6 @@ def _bams3(ctx: Context, s: _Setup, n: int, jobs: int, out: Path, env: dict[str,
     return Command(f"bams3 cohort --jobs {jobs}", argv, "bams3", threads=jobs, env=env, prepare=_remove(out))
 
 
-def _quiet_resets(server: Any) -> None:
-    """htslib hangs up on its whole-object GETs once it has what it needs: keep the proxy's server from
-    printing a traceback for each of those resets (other errors still print)."""
-    loud = server.handle_error
-
-    def handle_error(request: object, client_address: object) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            loud(request, client_address)
-
-    server.handle_error = handle_error
-
-
-def _counted(cmd: Command, proxy: Any) -> dict[str, Any]:
-    """Run ``cmd`` once through the counting proxy; its requests and the bytes the proxy relayed."""
-    if cmd.prepare is not None:
-        cmd.prepare()
-    proxy.reset()
-    started = time.perf_counter()
-    done = subprocess.run(cmd.argv, cwd=REPO_ROOT, env=child_env(cmd), capture_output=True)
-    wall = time.perf_counter() - started
-    time.sleep(0.2)  # let the proxy finish accounting transfers the client aborted
-    if done.returncode != 0:
-        raise BenchFailure(f"`{cmd.shell()}` exited {done.returncode}: {done.stderr.decode(errors='replace')[-500:]}")
-    by: dict[str, int] = {}
-    for r in proxy.records:
-        key = f"{r.method} {'ranged' if 'range' in {h.lower() for h in r.headers} else 'whole'}"
-        by[key] = by.get(key, 0) + 1
-    return {"requests": proxy.count(), "bytes_delivered": proxy.bytes_delivered(), "wall_s": round(wall, 3),
-            "requests_by": by, "stdout": done.stdout.decode(errors="replace")}
-
-
 def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
     ctx.require_verb("cohort")
     if shutil.which("xargs") is None:
@@ -453,14 +423,14 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
 
         # requests counted through the proxy, for the first few samples, one run per tool
         counter = stack.enter_context(FaultProxy(server.endpoint_url))
-        _quiet_resets(counter._server)
         k = min(COUNTED_SAMPLES, *sizes)
         cb_env, cs_env = _envs(counter.url, TEST_CREDENTIALS)
         counted_out = scratch / "counted-out"
-        b_row = _counted(_bams3(ctx, s, k, 16, counted_out, cb_env), counter)
-        s_row = _counted(_anchor(s, k, 1, cs_env), counter)
-        problem = compare_counts(s_row.pop("stdout"), (counted_out / "table.tsv").read_text(), k * len(s.regions))
-        b_row.pop("stdout")
+        b_row = counted_run(_bams3(ctx, s, k, 16, counted_out, cb_env), counter).row()
+        s_run = counted_run(_anchor(s, k, 1, cs_env), counter)
+        s_row = s_run.row()
+        problem = compare_counts(s_run.stdout.decode(errors="replace"), (counted_out / "table.tsv").read_text(),
+                                 k * len(s.regions))
         if problem:
             raise BenchFailure(f"counted runs disagree: {problem}")
         queries = k * len(s.regions)
@@ -468,7 +438,7 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
                    "samtools (xargs -P 1)": s_row}
         for label, row in (("bams3", b_row), ("samtools", s_row)):
             ctx.log(f"[bench]   counted {label}: {row['requests']} requests "
-                    f"({row['requests'] / queries:.2f} per sample and region), {row['bytes_delivered'] / 1e6:.1f} MB")
+                    f"({row['requests'] / queries:.2f} per sample and region), {row['bytes'] / 1e6:.1f} MB")
 
         # the timed runs: straight to the server, or through the latency proxy
         endpoint = server.endpoint_url
@@ -565,9 +535,9 @@ def _report(result: BenchResult, ctx: Context, args: argparse.Namespace, s: _Set
               "| command | requests | per (sample, region) | MB relayed | requests by kind |",
               "|---|---:|---:|---:|---|"]
     for label, row in (("bams3 cohort --jobs 16", b_row), ("samtools view -c loop (xargs -P 1)", s_row)):
-        kinds = ", ".join(f"{kind} {c}" for kind, c in sorted(row["requests_by"].items()))
+        kinds = ", ".join(f"{kind} {c}" for kind, c in sorted(row["by_kind"].items()))
         lines.append(f"| `{label}` | {row['requests']:,} | {row['requests'] / q:.2f} | "
-                     f"{row['bytes_delivered'] / 1e6:,.1f} | {kinds} |")
+                     f"{row['bytes'] / 1e6:,.1f} | {kinds} |")
     requests = "\n".join(lines)
 
     anchor_cmd = f"xargs -a anchor-N.args -P {args.anchor_jobs} -n 3 sh count.sh"

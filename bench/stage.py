@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from .context import Context
+from .counting import counted_run
 from .machine import REPO_ROOT
 from .report import BenchResult
 from .runner import BenchFailure, BenchUnavailable, Case, Command, Measured, child_env
@@ -225,24 +226,6 @@ def _parse_io_stats(stderr: str) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def _counted(cmd: Command, proxy: Any) -> dict[str, Any]:
-    """Run ``cmd`` once (after its prepare) with the proxy's counters reset: requests and bytes."""
-    if cmd.prepare is not None:
-        cmd.prepare()
-    proxy.reset()
-    t = time.perf_counter()
-    done = subprocess.run(cmd.argv, cwd=REPO_ROOT, env=child_env(cmd), capture_output=True)
-    wall = time.perf_counter() - t
-    time.sleep(0.2)  # let the proxy finish its accounting
-    if done.returncode != 0:
-        raise BenchFailure(f"`{cmd.shell()}` exited {done.returncode}: {done.stderr.decode(errors='replace')[-500:]}")
-    by: dict[str, int] = {}
-    for r in proxy.records:
-        by[r.method] = by.get(r.method, 0) + 1
-    return {"label": cmd.label, "requests": proxy.count(), "bytes": proxy.bytes_delivered(),
-            "requests_by_method": by, "wall_s": round(wall, 3)}
-
-
 def _slug(label: str) -> str:
     """A file name from a row label: ``bams3 stage -j8 s3:// (warm)`` -> ``bams3-stage-j8-s3-warm``."""
     return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
@@ -374,7 +357,7 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
             if problem:
                 raise BenchFailure(f"rclone's first copy is wrong: {problem}")
             for cmd in (rclone, *warm):
-                row = _counted(cmd, proxy)
+                row = counted_run(cmd, proxy).row()
                 row["command"] = cmd.shell()
                 warm_counted.append(row)
                 ctx.log(f"[bench]   counted: {cmd.label:42s} {row['requests']:4d} requests "
@@ -453,7 +436,7 @@ def _annotate(result: BenchResult, total: int, warm_counted: list[dict[str, Any]
                  "entry it sends no request:", "",
                  "| command | requests | by method | bytes received | wall s |", "|---|---:|---|---:|---:|"]
         lines += [f"| `{r['label']}` | {r['requests']} | "
-                  f"{', '.join(f'{k} {v}' for k, v in sorted(r['requests_by_method'].items())) or '-'} | "
+                  f"{', '.join(f'{k} {v}' for k, v in sorted(r['by_method'].items())) or '-'} | "
                   f"{r['bytes']:,} | {r['wall_s']:.2f} |" for r in warm_counted]
         notes.append("\n".join(lines))
     cold_stats = [(label, s.get("total")) for label, s in io_stats.items() if "warm" not in label and s.get("total")]

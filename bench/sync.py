@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from .context import Context
+from .counting import counted_run
 from .machine import REPO_ROOT
 from .report import BenchResult
 from .runner import BenchFailure, BenchUnavailable, Case, Command, OutputCheck, child_env
@@ -303,25 +304,6 @@ def _with_endpoint(cmd: Command, endpoint: str) -> Command:
     return Command(cmd.label, cmd.argv, cmd.tool, cmd.threads, env, cmd.prepare)
 
 
-def _counted(cmd: Command, proxy: Any, objects: int) -> tuple[dict[str, Any], bytes]:
-    """Run ``cmd`` once through the proxy (after its prepare): requests in all, by method, per object; stdout."""
-    if cmd.prepare is not None:
-        cmd.prepare()
-    proxy.reset()
-    t = time.perf_counter()
-    done = subprocess.run(cmd.argv, cwd=REPO_ROOT, env=child_env(cmd), capture_output=True)
-    wall = time.perf_counter() - t
-    if done.returncode != 0:
-        raise BenchFailure(f"`{cmd.shell()}` exited {done.returncode}: "
-                           f"{done.stderr.decode(errors='replace')[-500:]}")
-    by_method: dict[str, int] = {}
-    for record in proxy.records:
-        by_method[record.method] = by_method.get(record.method, 0) + 1
-    requests = sum(by_method.values())
-    return {"label": cmd.label, "requests": requests, "by_method": dict(sorted(by_method.items())),
-            "requests_per_object": round(requests / max(objects, 1), 3), "wall_s": round(wall, 3)}, done.stdout
-
-
 def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
     ctx.require_verb("sync")
     rclone = shutil.which("rclone")
@@ -450,7 +432,9 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
         for what, case, objects in (("no-op rerun", cases[-1], len(everything)),
                                     (f"{shapes['small']} upload, {n} jobs", by_slug[f"small-j{n}"], args.small_files)):
             for cmd in case.commands:
-                row, stdout = _counted(_with_endpoint(cmd, proxy.url), proxy, objects)
+                counted_cmd = counted_run(_with_endpoint(cmd, proxy.url), proxy)
+                row, stdout = counted_cmd.row(), counted_cmd.stdout
+                row["requests_per_object"] = round(row["requests"] / max(objects, 1), 3)
                 counted.setdefault(what, {})[cmd.tool] = row
                 ctx.log(f"[bench]   counted: {cmd.label:28s} {what:26s} {row['requests']:5d} requests "
                         f"({row['requests_per_object']:.2f} per object) {row['by_method']}")
