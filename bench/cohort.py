@@ -49,7 +49,6 @@ import json
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
