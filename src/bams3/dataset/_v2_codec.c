@@ -1577,9 +1577,358 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------ aux encoding */
+
+/* aux_encode(aux, lengths: int64[n]) -> bytes: the aux stream's content before zstd, as
+ * bams3/dataset/fields/aux.py's decode_aux reads it (docs/FORMAT.md section 4.3.3): one pass to parse
+ * every field and find each record's layout (its sequence of keys) and the distinct keys, one pass
+ * to fill the columns. Layouts are numbered in order of first appearance, keys ascending. */
+
+typedef struct {
+    uint32_t *keys;   /* the layout's keys + 1 */
+    uint32_t n;
+    uint64_t hash;
+} aux_layout;
+
+static int aux_is_int(uint8_t t) { return t == 'c' || t == 'C' || t == 's' || t == 'S' || t == 'i' || t == 'I'; }
+
+static inline int64_t aux_int_value(const uint8_t *v, uint8_t t)
+{
+    switch (t) {
+    case 'c': return (int8_t)v[0];
+    case 'C': return v[0];
+    case 's': return (int16_t)(uint16_t)(v[0] | (v[1] << 8));
+    case 'S': return (uint16_t)(v[0] | (v[1] << 8));
+    case 'i': return (int32_t)((uint32_t)v[0] | ((uint32_t)v[1] << 8) | ((uint32_t)v[2] << 16) | ((uint32_t)v[3] << 24));
+    default: return (uint32_t)v[0] | ((uint32_t)v[1] << 8) | ((uint32_t)v[2] << 16) | ((uint32_t)v[3] << 24);
+    }
+}
+
+static PyObject *aux_encode(PyObject *self, PyObject *args)
+{
+    PyObject *o_aux, *o_lens;
+    if (!PyArg_ParseTuple(args, "OO", &o_aux, &o_lens))
+        return NULL;
+    Py_buffer ab, lb;
+    if (get_buffer(o_aux, &ab, 0, 1, "aux") < 0)
+        return NULL;
+    if (get_buffer(o_lens, &lb, 0, 8, "lengths") < 0) {
+        PyBuffer_Release(&ab);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const int64_t *lens = lb.buf;
+    const uint8_t *data = ab.buf;
+    Py_ssize_t n = lb.len / 8;
+    size_t max_fields = (size_t)(ab.len / 4) + 1;
+    /* per field: key index (into fkey), value start, value size, type; per record: layout, field count */
+    uint32_t *fkey = NULL, *rec_layout = NULL, *rec_nf = NULL, *keys = NULL, *key_slot = NULL;
+    int64_t *fstart = NULL, *fsize = NULL;
+    uint8_t *ftype = NULL;
+    aux_layout *lays = NULL;
+    uint32_t *lay_hash = NULL;
+    size_t n_fields = 0, n_lays = 0, cap_lays = 0, n_keys = 0, width = 0, lay_hash_cap = 0;
+    uint32_t key_hash_cap = 256;
+    int64_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (lens[i] < 0 || lens[i] > ab.len - total) {
+            PyErr_SetString(PyExc_ValueError, "aux_encode: lengths do not fit the aux data");
+            goto done;
+        }
+        total += lens[i];
+    }
+    if (total != ab.len) {
+        PyErr_SetString(PyExc_ValueError, "aux_encode: lengths do not add up to the aux data");
+        goto done;
+    }
+    fkey = malloc(max_fields * 4);
+    fstart = malloc(max_fields * 8);
+    fsize = malloc(max_fields * 8);
+    ftype = malloc(max_fields);
+    rec_layout = malloc(((size_t)n + 1) * 4);
+    rec_nf = malloc(((size_t)n + 1) * 4);
+    keys = malloc(key_hash_cap * 4);      /* distinct keys, in order of appearance */
+    key_slot = malloc(key_hash_cap * 4);  /* open addressing: key index + 1, 0 = empty */
+    lay_hash_cap = 1024;
+    lay_hash = calloc(lay_hash_cap, 4);   /* layout index + 1, 0 = empty */
+    if (!fkey || !fstart || !fsize || !ftype || !rec_layout || !rec_nf || !keys || !key_slot || !lay_hash) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memset(key_slot, 0, key_hash_cap * 4);
+    /* pass 1: parse, intern keys and layouts */
+    int64_t at = 0;
+    for (Py_ssize_t r = 0; r < n; r++) {
+        int64_t end = at + lens[r], cur = at;
+        size_t first = n_fields;
+        int bad = 0;
+        while (cur < end) {
+            int64_t size = cur + 3 <= end ? aux_value_size(data + cur + 2, end - cur - 3) : -1;
+            if (size < 0) {
+                bad = 1;
+                break;
+            }
+            uint8_t t = data[cur + 2];
+            uint32_t key = ((uint32_t)data[cur] | ((uint32_t)data[cur + 1] << 8)) << 8 | (aux_is_int(t) ? 'i' : t);
+            /* intern the key */
+            uint32_t h = (key * 2654435761u) & (key_hash_cap - 1);
+            while (key_slot[h] != 0 && keys[key_slot[h] - 1] != key)
+                h = (h + 1) & (key_hash_cap - 1);
+            if (key_slot[h] == 0) {
+                if (2 * (n_keys + 1) > key_hash_cap) { /* grow: rehash */
+                    uint32_t cap = key_hash_cap * 2;
+                    uint32_t *nk = realloc(keys, cap * 4), *ns = calloc(cap, 4);
+                    if (nk == NULL || ns == NULL) {
+                        if (nk) keys = nk;
+                        free(ns);
+                        PyErr_NoMemory();
+                        goto done;
+                    }
+                    keys = nk;
+                    for (size_t k = 0; k < n_keys; k++) {
+                        uint32_t g = (keys[k] * 2654435761u) & (cap - 1);
+                        while (ns[g] != 0)
+                            g = (g + 1) & (cap - 1);
+                        ns[g] = (uint32_t)k + 1;
+                    }
+                    free(key_slot);
+                    key_slot = ns;
+                    key_hash_cap = cap;
+                    h = (key * 2654435761u) & (key_hash_cap - 1);
+                    while (key_slot[h] != 0)
+                        h = (h + 1) & (key_hash_cap - 1);
+                }
+                keys[n_keys] = key;
+                key_slot[h] = (uint32_t)++n_keys;
+            }
+            fkey[n_fields] = key_slot[h] - 1;
+            fstart[n_fields] = cur + 3;
+            fsize[n_fields] = size;
+            ftype[n_fields] = t;
+            n_fields++;
+            cur += 3 + size;
+        }
+        if (bad) {
+            n_fields = first;
+            rec_layout[r] = 0xFFFFFFFFu;
+            rec_nf[r] = 0;
+            at = end;
+            continue;
+        }
+        uint32_t nf = (uint32_t)(n_fields - first);
+        rec_nf[r] = nf;
+        if (nf > width)
+            width = nf;
+        uint64_t hash = 1469598103934665603ull ^ nf;
+        for (size_t f = first; f < n_fields; f++)
+            hash = (hash ^ keys[fkey[f]]) * 1099511628211ull;
+        if (2 * (n_lays + 1) > lay_hash_cap) {
+            size_t cap = lay_hash_cap * 2;
+            uint32_t *nh = calloc(cap, 4);
+            if (nh == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            for (size_t k = 0; k < n_lays; k++) {
+                size_t g = lays[k].hash & (cap - 1);
+                while (nh[g] != 0)
+                    g = (g + 1) & (cap - 1);
+                nh[g] = (uint32_t)k + 1;
+            }
+            free(lay_hash);
+            lay_hash = nh;
+            lay_hash_cap = cap;
+        }
+        size_t g = hash & (lay_hash_cap - 1);
+        uint32_t found = 0;
+        while (lay_hash[g] != 0) {
+            aux_layout *L = &lays[lay_hash[g] - 1];
+            if (L->hash == hash && L->n == nf) {
+                uint32_t k = 0;
+                while (k < nf && L->keys[k] == keys[fkey[first + k]] + 1)
+                    k++;
+                if (k == nf) {
+                    found = lay_hash[g];
+                    break;
+                }
+            }
+            g = (g + 1) & (lay_hash_cap - 1);
+        }
+        if (!found) {
+            if (n_lays == cap_lays) {
+                size_t cap = cap_lays ? 2 * cap_lays : 64;
+                aux_layout *nl = realloc(lays, cap * sizeof(aux_layout));
+                if (nl == NULL) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                lays = nl;
+                cap_lays = cap;
+            }
+            aux_layout *L = &lays[n_lays];
+            L->n = nf;
+            L->hash = hash;
+            L->keys = malloc((nf ? nf : 1) * 4);
+            if (L->keys == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            for (uint32_t k = 0; k < nf; k++)
+                L->keys[k] = keys[fkey[first + k]] + 1;
+            n_lays++;
+            lay_hash[g] = (uint32_t)n_lays;
+            found = (uint32_t)n_lays;
+        }
+        rec_layout[r] = found - 1;
+        at = end;
+    }
+    /* keys ascending: rank[k] of key index k (insertion sort: a block has tens of keys) */
+    {
+        uint32_t *order = malloc((n_keys + 1) * 4), *rank = malloc((n_keys + 1) * 4);
+        size_t *count = calloc(n_keys + 1, sizeof(size_t)), *bytes = calloc(n_keys + 1, sizeof(size_t));
+        size_t *pos_a = calloc(n_keys + 1, sizeof(size_t)), *pos_b = calloc(n_keys + 1, sizeof(size_t));
+        if (!order || !rank || !count || !bytes || !pos_a || !pos_b) {
+            free(order); free(rank); free(count); free(bytes); free(pos_a); free(pos_b);
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (size_t k = 0; k < n_keys; k++) {
+            size_t j = k;
+            while (j > 0 && keys[order[j - 1]] > keys[k]) {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = (uint32_t)k;
+        }
+        for (size_t j = 0; j < n_keys; j++)
+            rank[order[j]] = (uint32_t)j;
+        for (size_t f = 0; f < n_fields; f++) {
+            uint32_t k = rank[fkey[f]];
+            count[k]++;
+            bytes[k] += (keys[fkey[f]] & 0xFF) == 'i' ? 0 : (size_t)fsize[f];
+        }
+        size_t n_verb = 0, verb_bytes = 0;
+        for (Py_ssize_t r = 0; r < n; r++)
+            if (rec_layout[r] == 0xFFFFFFFFu) {
+                n_verb++;
+                verb_bytes += (size_t)lens[r];
+            }
+        /* column sizes */
+        size_t n_cols = 4 + 2 * n_keys + 2, head = 4 + 4 * n_cols;
+        size_t *col = calloc(n_cols, sizeof(size_t));
+        if (col == NULL) {
+            free(order); free(rank); free(count); free(bytes); free(pos_a); free(pos_b);
+            PyErr_NoMemory();
+            goto done;
+        }
+        col[0] = 8;
+        col[1] = 4 * n_lays * width;
+        col[2] = 4 * (size_t)n;
+        col[3] = 4 + 4 * n_keys;
+        for (size_t j = 0; j < n_keys; j++) {
+            int is_int = (keys[order[j]] & 0xFF) == 'i';
+            col[4 + 2 * j] = is_int ? count[j] : 0;
+            col[5 + 2 * j] = is_int ? 8 * count[j] : bytes[j];
+        }
+        col[n_cols - 2] = 4 * n_verb;
+        col[n_cols - 1] = verb_bytes;
+        size_t total_out = head;
+        for (size_t c = 0; c < n_cols; c++)
+            total_out += col[c];
+        result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total_out);
+        if (result == NULL) {
+            free(order); free(rank); free(count); free(bytes); free(pos_a); free(pos_b); free(col);
+            goto done;
+        }
+        uint8_t *o = (uint8_t *)PyBytes_AS_STRING(result);
+#define PUT32(p, v) do { uint32_t v_ = (uint32_t)(v); (p)[0] = (uint8_t)v_; (p)[1] = (uint8_t)(v_ >> 8); \
+                         (p)[2] = (uint8_t)(v_ >> 16); (p)[3] = (uint8_t)(v_ >> 24); } while (0)
+        PUT32(o, n_cols);
+        size_t *start = malloc(n_cols * sizeof(size_t));
+        if (start == NULL) {
+            free(order); free(rank); free(count); free(bytes); free(pos_a); free(pos_b); free(col);
+            Py_CLEAR(result);
+            PyErr_NoMemory();
+            goto done;
+        }
+        size_t off = head;
+        for (size_t c = 0; c < n_cols; c++) {
+            PUT32(o + 4 + 4 * c, col[c]);
+            start[c] = off;
+            off += col[c];
+        }
+        Py_BEGIN_ALLOW_THREADS
+        uint8_t *c0 = o + start[0];
+        PUT32(c0, n_lays);
+        PUT32(c0 + 4, width);
+        uint8_t *c1 = o + start[1];
+        memset(c1, 0, col[1]);
+        for (size_t l = 0; l < n_lays; l++)
+            for (uint32_t k = 0; k < lays[l].n; k++)
+                PUT32(c1 + 4 * (l * width + k), lays[l].keys[k]);
+        uint8_t *c2 = o + start[2]; /* u4 layout index, byte-shuffled */
+        for (Py_ssize_t r = 0; r < n; r++) {
+            uint32_t v = rec_layout[r];
+            c2[r] = (uint8_t)v;
+            c2[n + r] = (uint8_t)(v >> 8);
+            c2[2 * n + r] = (uint8_t)(v >> 16);
+            c2[3 * n + r] = (uint8_t)(v >> 24);
+        }
+        uint8_t *c3 = o + start[3];
+        PUT32(c3, n_keys);
+        for (size_t j = 0; j < n_keys; j++)
+            PUT32(c3 + 4 + 4 * j, keys[order[j]]);
+        /* values, in (record, field) order within each key's columns */
+        for (size_t f = 0; f < n_fields; f++) {
+            uint32_t j = rank[fkey[f]];
+            if ((keys[fkey[f]] & 0xFF) == 'i') {
+                size_t cnt = count[j], i = pos_a[j]++;
+                o[start[4 + 2 * j] + i] = ftype[f];
+                uint64_t v = (uint64_t)aux_int_value(data + fstart[f], ftype[f]);
+                uint8_t *vals = o + start[5 + 2 * j];
+                for (int b = 0; b < 8; b++)
+                    vals[(size_t)b * cnt + i] = (uint8_t)(v >> (8 * b));
+            } else {
+                memcpy(o + start[5 + 2 * j] + pos_b[j], data + fstart[f], (size_t)fsize[f]);
+                pos_b[j] += (size_t)fsize[f];
+            }
+        }
+        /* verbatim records: lengths (u4, shuffled), then bytes */
+        uint8_t *vl = o + start[n_cols - 2], *vb = o + start[n_cols - 1];
+        size_t v_i = 0;
+        int64_t rat = 0;
+        for (Py_ssize_t r = 0; r < n; r++) {
+            if (rec_layout[r] == 0xFFFFFFFFu) {
+                uint32_t v = (uint32_t)lens[r];
+                vl[v_i] = (uint8_t)v;
+                vl[n_verb + v_i] = (uint8_t)(v >> 8);
+                vl[2 * n_verb + v_i] = (uint8_t)(v >> 16);
+                vl[3 * n_verb + v_i] = (uint8_t)(v >> 24);
+                v_i++;
+                memcpy(vb, data + rat, (size_t)lens[r]);
+                vb += lens[r];
+            }
+            rat += lens[r];
+        }
+        Py_END_ALLOW_THREADS
+#undef PUT32
+        free(order); free(rank); free(count); free(bytes); free(pos_a); free(pos_b); free(col); free(start);
+    }
+done:
+    for (size_t l = 0; l < n_lays; l++)
+        free(lays[l].keys);
+    free(lays);
+    free(lay_hash);
+    free(fkey); free(fstart); free(fsize); free(ftype); free(rec_layout); free(rec_nf); free(keys); free(key_slot);
+    PyBuffer_Release(&ab);
+    PyBuffer_Release(&lb);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"gather", gather, METH_VARARGS, "gather(buffer, starts, lengths) -> bytes: the spans, concatenated."},
     {"scatter", scatter, METH_VARARGS, "scatter(dest, starts, source, lengths): copy consecutive pieces of source to dest spans."},
+    {"aux_encode", aux_encode, METH_VARARGS, "aux_encode(aux, lengths) -> bytes: the aux stream's content before zstd."},
     {"aux_parse", aux_parse, METH_VARARGS, "aux_parse(aux, lengths) -> (record, index, tag, type, start, size, bad)."},
     {"histogram", histogram, METH_VARARGS, "histogram(buffer) -> bytes: 256 uint64 counts of its byte values."},
     {"seq_encode", seq_encode, METH_VARARGS, "seq_encode(codes, lengths, pos, flag, n_cigar, cigar) -> (literals, exceptions, gaps, diffs)."},
