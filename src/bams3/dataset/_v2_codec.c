@@ -1925,9 +1925,91 @@ done:
     return result;
 }
 
+/* name_ids(names, lengths: int64[n]) -> bytes (int64[n]): a small integer per record, equal for equal
+ * names (compared as byte strings), numbered in order of first appearance (a hash table; numpy's
+ * unique over padded rows cost ~10x more) */
+static PyObject *name_ids(PyObject *self, PyObject *args)
+{
+    PyObject *o_names, *o_lens;
+    if (!PyArg_ParseTuple(args, "OO", &o_names, &o_lens))
+        return NULL;
+    Py_buffer nb, lb;
+    if (get_buffer(o_names, &nb, 0, 1, "names") < 0)
+        return NULL;
+    if (get_buffer(o_lens, &lb, 0, 8, "lengths") < 0) {
+        PyBuffer_Release(&nb);
+        return NULL;
+    }
+    PyObject *out = NULL;
+    const int64_t *lens = lb.buf;
+    Py_ssize_t n = lb.len / 8;
+    int64_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (lens[i] < 0 || lens[i] > nb.len - total) {
+            PyErr_SetString(PyExc_ValueError, "name_ids: lengths do not fit the names");
+            goto done;
+        }
+        total += lens[i];
+    }
+    size_t cap = 16;
+    while (cap < 2 * (size_t)n)
+        cap <<= 1;
+    int64_t *first = malloc(cap * sizeof(int64_t)), *starts = malloc(((size_t)n + 1) * sizeof(int64_t));
+    uint64_t *hashes = malloc(cap * sizeof(uint64_t));
+    out = PyBytes_FromStringAndSize(NULL, n * 8);
+    if (first == NULL || starts == NULL || hashes == NULL || out == NULL) {
+        free(first);
+        free(starts);
+        free(hashes);
+        Py_CLEAR(out);
+        PyErr_NoMemory();
+        goto done;
+    }
+    {
+        int64_t *ids = (int64_t *)PyBytes_AS_STRING(out);
+        const uint8_t *data = nb.buf;
+        Py_BEGIN_ALLOW_THREADS
+        memset(first, 0xFF, cap * sizeof(int64_t)); /* -1: empty */
+        int64_t at = 0, next = 0;
+        for (Py_ssize_t r = 0; r < n; r++) {
+            starts[r] = at;
+            const uint8_t *p = data + at;
+            int64_t len = lens[r];
+            uint64_t h = 1469598103934665603ull ^ (uint64_t)len;
+            for (int64_t k = 0; k < len; k++)
+                h = (h ^ p[k]) * 1099511628211ull;
+            size_t slot = (size_t)(h ^ (h >> 29)) & (cap - 1);
+            for (;;) {
+                int64_t f = first[slot];
+                if (f < 0) {
+                    first[slot] = r;
+                    hashes[slot] = h;
+                    ids[r] = next++;
+                    break;
+                }
+                if (hashes[slot] == h && lens[f] == len && memcmp(data + starts[f], p, (size_t)len) == 0) {
+                    ids[r] = ids[f];
+                    break;
+                }
+                slot = (slot + 1) & (cap - 1);
+            }
+            at += len;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    free(first);
+    free(starts);
+    free(hashes);
+done:
+    PyBuffer_Release(&nb);
+    PyBuffer_Release(&lb);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"gather", gather, METH_VARARGS, "gather(buffer, starts, lengths) -> bytes: the spans, concatenated."},
     {"scatter", scatter, METH_VARARGS, "scatter(dest, starts, source, lengths): copy consecutive pieces of source to dest spans."},
+    {"name_ids", name_ids, METH_VARARGS, "name_ids(names, lengths) -> bytes: int64 id per record, equal for equal names."},
     {"aux_encode", aux_encode, METH_VARARGS, "aux_encode(aux, lengths) -> bytes: the aux stream's content before zstd."},
     {"aux_parse", aux_parse, METH_VARARGS, "aux_parse(aux, lengths) -> (record, index, tag, type, start, size, bad)."},
     {"histogram", histogram, METH_VARARGS, "histogram(buffer) -> bytes: 256 uint64 counts of its byte values."},

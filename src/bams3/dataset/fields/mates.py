@@ -13,7 +13,7 @@ to the right, ``next_pos - end`` to the left). Only the differences from the pre
 (int32, wrapping), which are zero for almost every proper pair, so the writer and the reader never
 disagree whatever the input holds: a prediction is only a guess that the residual corrects.
 
-Everything is vectorised over the block: names are grouped with ``np.unique`` and mates found with one
+Everything is vectorised over the block: names are grouped by a C hash table and mates found with one
 sort and one ``searchsorted``; resolving template lengths follows chains of mates (a record's mate
 having a mate of its own), one vectorised pass per link, which is one pass for ordinary pairs.
 """
@@ -29,20 +29,10 @@ _SECONDARY_OR_SUPPLEMENTARY = 0x100 | 0x800
 
 
 def name_ids(names: bytes, lengths: np.ndarray) -> np.ndarray:
-    """A small integer per record, equal for equal names (int64)."""
-    n = len(lengths)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    lengths = np.asarray(lengths, dtype=np.int64)
-    width = max(int(lengths.max()), 1)
-    data = np.frombuffer(names, dtype=np.uint8)
-    columns = np.arange(width)
-    inside = columns < lengths[:, None]
-    index = np.where(inside, offsets_of(lengths)[:, None] + columns, 0)
-    padded = np.where(inside, data[index] if len(data) else 0, 0).astype(np.uint8)
-    # the length is part of the key: names are compared as byte strings, NULs included
-    keyed = np.concatenate([padded, lengths.astype(">u2").view(np.uint8).reshape(n, 2)], axis=1)
-    return np.unique(np.ascontiguousarray(keyed).view(f"V{width + 2}").ravel(), return_inverse=True)[1].astype(np.int64)
+    """A small integer per record, equal for equal names (int64; in C, numbered by first appearance)."""
+    from .. import _v2_codec
+
+    return np.frombuffer(_v2_codec.name_ids(names, np.ascontiguousarray(lengths, dtype=np.int64)), dtype=np.int64)
 
 
 def name_links(ids: np.ndarray) -> np.ndarray:
