@@ -5,7 +5,8 @@ supplementary, unmapped mates placed at their mate, unplaced pairs, duplicates, 
 long reads straddling bins, a reference without reads), converted with small bins and frames
 (32 Kbp bins, 4 KiB frames) so that regions of a few kbp already meet every counting path:
 bins wholly inside (counted from metadata), frames wholly inside (from frame tables), and
-frames at the edges (decoded).
+frames at the edges (decoded). Two samples are in format 1 and two in format 2, so every test
+meets both readers.
 """
 from __future__ import annotations
 
@@ -38,8 +39,15 @@ class Cohort:
         return self.bams[sample]
 
 
-def convert_small(bam: Path, url: str) -> None:
-    convert(str(bam), url, bin_size=BIN, frame_bytes=FRAME, show_progress=False, overwrite=True)
+def convert_small(bam: Path, url: str, *, format: int | None = None) -> None:
+    options = {} if format is None else {"format": format}
+    convert(str(bam), url, bin_size=BIN, frame_bytes=FRAME, show_progress=False, overwrite=True, **options)
+
+
+def sample_format(name: str) -> int:
+    """The dataset format of a cohort sample: S0 and S2 in format 1, S1 and S3 in format 2, so that every
+    count and depth test meets both readers (frames decoded whole; core streams of blocks)."""
+    return 1 + int(name[1:]) % 2
 
 
 def samtools_count(bam: Path, region: str) -> int:
@@ -69,7 +77,7 @@ def local_cohort(cohort_bams: dict[str, Path], tmp_path_factory: pytest.TempPath
     samples = []
     for name, bam in cohort_bams.items():
         url = str(root / f"{name}.bams3")
-        convert_small(bam, url)
+        convert_small(bam, url, format=sample_format(name))
         samples.append(CohortSample(name, url))
     return Cohort(cohort_bams, samples)
 
@@ -100,7 +108,7 @@ def s3_cohort(s3_server: object, local_cohort: Cohort) -> Callable[[], Cohort]:
             samples = []
             for name, bam in local_cohort.bams.items():
                 url = f"s3://{bucket}/cohort/{name}.bams3"
-                convert_small(bam, url)
+                convert_small(bam, url, format=sample_format(name))
                 samples.append(CohortSample(name, url))
             made.append(Cohort(local_cohort.bams, samples))
         return made[0]

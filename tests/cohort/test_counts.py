@@ -137,12 +137,13 @@ def test_whole_bins_are_counted_from_metadata(local_cohort: Cohort) -> None:
         result = run_cohort(local_cohort.samples, regions, jobs=4, show_progress=False)
     assert result.counts.tolist() == _oracle(local_cohort, regions).tolist()
     assert scope.counts("file", "get").requests == len(local_cohort.samples), scope.format_table()
-    # a small region inside a bin: the metadata, that chunk's frame table, the frames it needs
+    # a small region inside a bin: the metadata, that chunk's frame table, the frames it needs (one merged
+    # range in format 1; format 2 fetches each block's core stream on its own, and 1 kbp meets one or two)
     inner = Region("chr1", 32_768 * 6 - 10_000, 32_768 * 6 - 9_000)
     with IO_STATS.scope() as small:
         result = run_cohort(local_cohort.samples, [inner], jobs=4, show_progress=False)
     assert result.counts.tolist() == _oracle(local_cohort, [inner]).tolist()
-    assert small.counts("file", "get").requests <= 3 * len(local_cohort.samples), small.format_table()
+    assert small.counts("file", "get").requests <= 4 * len(local_cohort.samples), small.format_table()
 
 
 def test_format_2_datasets(cohort_bams: dict[str, Path], tmp_path: Path) -> None:

@@ -131,12 +131,12 @@ def test_s3_missing_dataset_and_transient_errors(s3_cohort: object, fault_proxy:
 
 
 def test_an_error_that_is_a_bug_is_not_swallowed(local_cohort: Cohort, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bams3.cohort._run as run_module
+    from bams3.cohort._measure import SampleWork
 
-    def broken_measure(*args: object, **kwargs: object) -> tuple[int, int]:
+    def broken(*args: object, **kwargs: object) -> object:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(run_module, "measure", broken_measure)
+    monkeypatch.setattr(SampleWork, "fetch_task", broken)
     with pytest.raises(ZeroDivisionError):
         run_cohort(local_cohort.samples, REGIONS, show_progress=False)
     assert issubclass(DatasetError, Bams3Error)

@@ -1,18 +1,21 @@
 """Running a cohort query: many datasets x many regions on a pool of threads.
 
 The work is waiting on the network (one GET of each dataset's metadata, then a few ranged GETs
-per region at most), so threads suffice and ``jobs`` of them keep that many requests in flight.
-Tasks are of two kinds, scheduled from the calling thread:
+per sample and region at most), so threads suffice and ``jobs`` of them keep that many requests in
+flight. Tasks are of three kinds, scheduled from the calling thread:
 
-- *open* a dataset: one GET of ``_metadata.json``, then every region's reference is checked
-  against its header (a sample aligned to another naming scheme fails here, before any chunk
-  is read);
-- *measure* one (sample, region) cell (:func:`bams3.cohort._measure.measure`).
+- *open* a dataset: one GET of ``_metadata.json``; every region's reference is checked against
+  its header (a sample aligned to another naming scheme fails here, before any chunk is read),
+  and all of the sample's regions are planned together (:class:`~bams3.cohort._measure.SampleWork`);
+- *chunk*: one GET of a chunk's footer, once per sample whatever the number of regions in it;
+- *fetch*: one group of frames a region needs, once per sample whatever the number of regions
+  that need it.
 
-A sample's cells are queued as soon as it is open, and new samples are opened only when no cell
-is waiting, with at most ``jobs`` datasets open at a time: memory stays bounded by ``jobs``
-metadata documents whatever the cohort's size. Cells are taken from the open samples in turn, so
-that requests in flight at the same time mostly go to different datasets.
+A sample's tasks are queued as soon as it is open, and tasks of the samples opened first go first,
+so samples complete one after another. At most ``jobs`` datasets are open at a time and a sample's
+plan, footers and metadata are dropped as soon as its row is complete: memory stays bounded by
+``jobs`` (plus the samples x regions result matrix) whatever the cohort's size. Each footer and
+frame is fetched once per sample, so the requests (and bytes) do not depend on ``jobs``.
 
 A sample whose dataset is missing, incomplete or corrupt fails alone: its error (one line naming
 the dataset) goes into its :class:`~bams3.cohort.SampleOutcome` and the others complete. With
@@ -23,7 +26,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
+import heapq
+import itertools
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
@@ -34,7 +38,7 @@ import numpy as np
 from ..errors import Bams3Error, UsageError
 from ..progress import Progress, progress
 from ._inputs import CohortSample, check_unique_samples, region_labels
-from ._measure import measure
+from ._measure import FetchTask, SampleWork, Tally
 from ._model import MISSING, CohortResult, IoCost, SampleOutcome, check_references
 
 if TYPE_CHECKING:
@@ -47,7 +51,6 @@ log = logging.getLogger(__name__)
 
 #: requests in flight by default (threads; the work is I/O-bound)
 DEFAULT_JOBS = 16
-_OPEN = -1
 
 
 def run_cohort(
@@ -124,7 +127,7 @@ def run_cohort(
 
 
 class _Runner:
-    """The scheduler's state: changed only by the calling thread (an open task reads it)."""
+    """The scheduler's state: changed only by the calling thread (tasks only read it)."""
 
     def __init__(self, samples: Sequence[CohortSample], regions: Sequence[Region], *,
                  opener: Callable[..., Dataset], jobs: int, coverage: bool, fail_fast: bool) -> None:
@@ -138,18 +141,18 @@ class _Runner:
         self.coverage = coverage
         self.fail_fast = fail_fast
         n, m = len(samples), len(regions)
-        #: threads a dataset uses inside one count: all of them when there are fewer cells than jobs
-        self.inner = max(1, jobs // min(jobs, n * m))
         self.outcomes = [SampleOutcome(s.name, redact(s.url)) for s in samples]
         self.counts = np.full((n, m), MISSING, dtype=np.int64)
         self.bases = np.full((n, m), MISSING, dtype=np.int64) if coverage else None
-        self.datasets: dict[int, Dataset] = {}
-        self.outstanding: dict[int, int] = {}
+        #: open samples: their plan and running totals (dropped when the row is complete)
+        self.works: dict[int, SampleWork] = {}
+        #: tasks queued or running per open sample
+        self.pending: dict[int, int] = {}
 
     # ------------------------------------------------------------------ worker tasks
 
-    def _open(self, i: int) -> tuple[Dataset, SampleOutcome]:
-        dataset = self.opener(self.samples[i].url, max_concurrency=self.inner)
+    def _open(self, i: int) -> tuple[SampleWork, SampleOutcome]:
+        dataset = self.opener(self.samples[i].url, max_concurrency=1)
         for region in self.regions:
             dataset.resolve(region)
         lengths = {r.name: r.length for r in dataset.references}
@@ -163,79 +166,90 @@ class _Runner:
             mapped_reads=stats["reads"]["mapped"],
             reference_lengths={c: lengths[c] for c in self.contigs},
         )
-        return dataset, outcome
+        work = SampleWork(dataset, self.regions, coverage=self.coverage,
+                          reference_lengths=dict(outcome.reference_lengths))
+        return work, outcome
 
     # ------------------------------------------------------------------ scheduling
 
     def run(self, bar: Progress) -> None:
-        m = len(self.regions)
-        to_open = deque(range(len(self.samples)))
-        #: open samples with cells still to submit, taken in turn: concurrent cells then mostly belong
-        #: to different datasets, so two of them rarely fetch the same chunk's frame table at once
-        ready: deque[tuple[int, deque[int]]] = deque()
-        inflight: dict[Future[Any], tuple[int, int]] = {}
+        to_open = iter(range(len(self.samples)))
+        next_open = next(to_open, None)
+        #: (sample, order, task): the samples opened first go first, each in the order queued
+        queue: list[tuple[int, int, Any]] = []
+        order = itertools.count()
+        inflight: dict[Future[Any], tuple[int, Any]] = {}
         opening = 0
         pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="bams3-cohort")
         clean = False
+
+        def push(i: int, tasks: Sequence[Any]) -> None:
+            for task in tasks:
+                heapq.heappush(queue, (i, next(order), task))
+            self.pending[i] += len(tasks)
+
         try:
             while True:
                 while len(inflight) < self.jobs:
-                    if ready:
-                        i, cells = ready.popleft()
-                        j = cells.popleft()
-                        if cells:
-                            ready.append((i, cells))
-                        if not self.outcomes[i].ok:  # failed meanwhile: skip its other cells
-                            self._cell_done(i, bar)
-                            continue
-                        region = self.regions[j]
-                        future = pool.submit(measure, self.datasets[i], region, coverage=self.coverage,
-                                             reference_length=self.outcomes[i].reference_lengths[region.contig])
-                        inflight[future] = (i, j)
-                    elif to_open and len(self.datasets) + opening < self.jobs:
-                        i = to_open.popleft()
-                        inflight[pool.submit(self._open, i)] = (i, _OPEN)
+                    if next_open is not None and len(self.works) + opening < self.jobs:
+                        i, next_open = next_open, next(to_open, None)
+                        inflight[pool.submit(self._open, i)] = (i, None)
                         opening += 1
+                    elif queue:
+                        i, _, task = heapq.heappop(queue)
+                        work = self.works.get(i)
+                        if work is None:  # the sample failed meanwhile: skip its other tasks
+                            continue
+                        if isinstance(task, FetchTask):
+                            future = pool.submit(work.fetch_task, task)
+                        else:
+                            future = pool.submit(work.chunk_task, task)
+                        inflight[future] = (i, task)
                     else:
                         break
                 if not inflight:
                     break
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 for future in done:
-                    i, j = inflight.pop(future)
-                    opening -= j == _OPEN
+                    i, task = inflight.pop(future)
+                    if task is None:
+                        opening -= 1
                     try:
                         value = future.result()
                     except Bams3Error as exc:
                         if self.fail_fast:
                             raise
-                        self._fail(i, exc)
-                        if j == _OPEN:
-                            bar.update(m)
-                        else:
-                            self._cell_done(i, bar)
+                        self._fail(i, exc, bar)
                         continue
-                    if j == _OPEN:
-                        self.datasets[i], self.outcomes[i] = value
-                        self.outstanding[i] = m
-                        ready.append((i, deque(range(m))))
+                    if task is None:
+                        work, self.outcomes[i] = value
+                        self.works[i] = work
+                        self.pending[i] = 0
+                        push(i, work.chunks)
+                    elif i in self.works:
+                        tally: Tally = value
+                        self.works[i].add(tally)
+                        push(i, tally.fetches)
+                        self.pending[i] -= 1
                     else:
-                        self._store(i, j, value)
-                        self._cell_done(i, bar)
+                        continue  # a task of a sample that failed meanwhile
+                    if self.pending[i] == 0:
+                        self._complete(i, bar)
             clean = True
         finally:
             # on an error or an interrupt, do not wait for requests in flight (they time out)
             pool.shutdown(wait=clean, cancel_futures=True)
 
-    def _store(self, i: int, j: int, value: tuple[int, int]) -> None:
-        if not self.outcomes[i].ok:
-            return
-        count, bases = value
-        self.counts[i, j] = count
-        if self.bases is not None:
-            self.bases[i, j] = bases
+    def _complete(self, i: int, bar: Progress) -> None:
+        """Sample ``i``'s row is complete: store it and release the dataset (metadata, footers)."""
+        work = self.works.pop(i)
+        del self.pending[i]
+        self.counts[i] = work.counts
+        if self.bases is not None and work.bases is not None:
+            self.bases[i] = work.bases
+        bar.update(len(self.regions))
 
-    def _fail(self, i: int, exc: Bams3Error) -> None:
+    def _fail(self, i: int, exc: Bams3Error, bar: Progress) -> None:
         if not self.outcomes[i].ok:
             return
         message = str(exc)
@@ -243,14 +257,9 @@ class _Runner:
         if url not in message:
             message = f"{url}: {message}"
         self.outcomes[i] = self.outcomes[i].failed(message)
+        self.works.pop(i, None)
+        self.pending.pop(i, None)
         self.counts[i, :] = MISSING
         if self.bases is not None:
             self.bases[i, :] = MISSING
-
-    def _cell_done(self, i: int, bar: Progress) -> None:
-        """One cell of sample ``i`` is finished (measured, failed or skipped)."""
-        bar.update(1)
-        self.outstanding[i] -= 1
-        if self.outstanding[i] == 0:
-            del self.outstanding[i]
-            del self.datasets[i]  # release its metadata: the sample is complete
+        bar.update(len(self.regions))
