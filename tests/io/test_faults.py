@@ -106,9 +106,9 @@ def test_get_file_resumes_from_the_partial_file(
 ) -> None:
     data = payload(2 * MiB)
     put(s3_server, bucket, "obj", data)
-    # the stream's third block (after 256 KiB + 512 KiB) always breaks
-    fault_proxy.inject("drop", method="GET", path=r"/obj", header=("Range", r"^bytes=786432-"), times=None,
-                       after_bytes=1000)
+    # the whole-object GET always breaks after 786,432 body bytes
+    fault_proxy.inject("drop", method="GET", path=r"/obj", header=("Range", r"^bytes=0-"), times=None,
+                       after_bytes=786432)
     monkey_retry = pytest.MonkeyPatch()
     monkey_retry.setenv("BAMS3_RETRY_MAX", "0")
     try:
@@ -118,17 +118,46 @@ def test_get_file_resumes_from_the_partial_file(
     finally:
         monkey_retry.undo()
     partial = (tmp_path / "obj.part").stat().st_size
-    assert partial == 786432 and not (tmp_path / "obj").exists()  # the blocks received were kept
+    assert partial == 786432 and not (tmp_path / "obj").exists()  # the bytes received were kept
     fault_proxy.clear_faults()
     fault_proxy.reset()
     store.get_file("obj", tmp_path / "obj")
     assert (tmp_path / "obj").read_bytes() == data
-    # only the missing bytes were fetched (records of the failed attempt's read-ahead,
-    # still in flight when it failed, carry their fault and are left out)
-    assert sum(r.bytes_delivered for r in fault_proxy.records if r.method == "GET" and r.fault is None) == (
-        len(data) - partial
-    )
+    # only the missing bytes were fetched, in one request
+    gets = [r for r in fault_proxy.records if r.method == "GET"]
+    assert len(gets) == 1 and gets[0].bytes_delivered == len(data) - partial
     assert not (tmp_path / "obj.part").exists()
+
+
+def test_get_file_fetches_a_whole_object_with_one_get(
+    s3_server: S3Server, bucket: str, store: Store, fault_proxy: FaultProxy, tmp_path
+) -> None:
+    """A download is one GET streamed to the file, not a series of ranged blocks; with the
+    object's info given, no metadata request either."""
+    data = payload(20 * MiB + 17)
+    put(s3_server, bucket, "obj", data)
+    info = store.stat("obj")
+    assert info is not None
+    fault_proxy.reset()
+    store.get_file("obj", tmp_path / "obj", info=info)
+    assert (tmp_path / "obj").read_bytes() == data
+    assert [r.method for r in fault_proxy.records] == ["GET"]
+    assert fault_proxy.records[0].bytes_delivered == len(data)
+
+
+def test_get_file_resumes_a_dropped_body_in_place(
+    s3_server: S3Server, bucket: str, store: Store, fault_proxy: FaultProxy, tmp_path
+) -> None:
+    """A body that breaks off is continued from its first missing byte by the same download."""
+    data = payload(3 * MiB + 5)
+    put(s3_server, bucket, "obj", data)
+    fault_proxy.inject("drop", method="GET", path=r"/obj", times=2, after_bytes=100_000)
+    with IO_STATS.scope() as scope:
+        store.get_file("obj", tmp_path / "obj")
+    assert (tmp_path / "obj").read_bytes() == data
+    assert scope.counts("s3", "get").retries == 2
+    gets = [r for r in fault_proxy.records if r.method == "GET"]
+    assert len(gets) == 3 and sum(r.bytes_delivered for r in gets) == len(data)
 
 
 def test_corrupting_proxy_changes_one_byte(

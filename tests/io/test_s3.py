@@ -132,14 +132,23 @@ def _parts_of(s3_server: S3Server, bucket: str, key: str) -> int:
     return int(etag.rpartition("-")[2]) if "-" in etag else 1
 
 
-def test_put_file_and_copy_to_honour_part_size(s3_server: S3Server, s3_bucket: str, tmp_path) -> None:
+def test_put_file_and_copy_to_honour_part_size(
+    s3_server: S3Server, s3_bucket: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """sync's --part-size reaches uploads made by put_file and streamed copies."""
+    import bams3.io._s3 as s3mod
+
     data = payload(11 * MiB)
     source = tmp_path / "big.bin"
     source.write_bytes(data)
     store = open_store(f"s3://{s3_bucket}")
+    store.put_file("single", source)
+    assert _parts_of(s3_server, s3_bucket, "single") == 1  # below the upload cutoff: one streamed PUT
+    assert store.get("single") == data
+    monkeypatch.setattr(s3mod, "UPLOAD_CUTOFF", 10 * MiB)
     store.put_file("default", source)
     assert _parts_of(s3_server, s3_bucket, "default") == 2  # 8 MiB parts
+    assert store.get("default") == data
     store.put_file("five", source, part_size=5 * MiB)
     assert _parts_of(s3_server, s3_bucket, "five") == 3
     local = open_store(str(tmp_path))

@@ -139,8 +139,8 @@ def test_two_syncs_into_one_prefix(s3_server: S3Server, fault_proxy: FaultProxy,
 def test_two_syncs_into_one_local_folder(s3_server: S3Server, fault_proxy: FaultProxy, tmp_path: Path) -> None:
     """Two downloads of different objects to one file name: the file ends as one of them, never both interleaved.
 
-    The interleaving is forced: sync A has written the first block of ``big.bin`` to its
-    partial file and waits for the second (the proxy holds it back); sync B, started then,
+    The interleaving is forced: sync A has written the first MiB of ``big.bin`` to its
+    partial file and waits for the rest (the proxy holds it back); sync B, started then,
     downloads its own ``big.bin`` to the same name at full speed; then A's second block
     arrives. Writers sharing one partial file once produced B's first block followed by A's
     rest under the final name, reported as copied.
@@ -153,7 +153,8 @@ def test_two_syncs_into_one_local_folder(s3_server: S3Server, fault_proxy: Fault
             if path.is_file():
                 client.put_object(Bucket=bucket, Key=f"{side}/{path.relative_to(tree).as_posix()}",
                                   Body=path.read_bytes())
-    held = fault_proxy.add(Fault("stall", method="GET", path=r"/a/big\.bin", skip=1, after_bytes=1_000, seconds=2.5))
+    # the download (one GET) is held back after its first MiB, which is then in A's partial file
+    held = fault_proxy.add(Fault("stall", method="GET", path=r"/a/big\.bin", after_bytes=MiB + 1_000, seconds=2.5))
     env = cli_env(fault_proxy.url, tmp_path, BAMS3_READ_TIMEOUT="10")
     target = tmp_path / "shared"
     first = start(["sync", f"s3://{bucket}/a/", str(target), "--no-progress", "-j", "1"], env, tmp_path)

@@ -136,6 +136,53 @@ def test_checksummed_entry_cache_hit_sends_no_request(s3_server: S3Server, s3_bu
     assert scope.counts().requests == 0
 
 
+def test_cold_download_is_one_head_and_one_get_per_object(s3_server: S3Server, s3_bucket: str, fault_proxy,
+                                                         workdir: Path, cache_dir: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache key's HEAD is the download's metadata too, and the body comes in one streamed GET
+    (not a series of ranged blocks), also for objects larger than the stream's block size."""
+    sizes = {"a.bin": 9 * 2**20 + 3, "b.bin": 1000}
+    urls = {name: put(s3_server, s3_bucket, f"one/{name}", payload(size, 7)) for name, size in sizes.items()}
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", fault_proxy.url)
+    fault_proxy.reset()
+    with DataStagingManager(workdir=workdir, cache_dir=cache_dir, jobs=2) as stager:
+        paths = stager.stage_files({"all": list(urls)}, urls)["all"]
+        for name, path in zip(urls, paths):
+            assert Path(path).read_bytes() == payload(sizes[name], 7)
+    for name, size in sizes.items():
+        mine = [r for r in fault_proxy.records if r.target.endswith(f"/one/{name}")]
+        assert sorted(r.method for r in mine) == ["GET", "HEAD"]
+        assert sum(r.bytes_delivered for r in mine if r.method == "GET") == size
+
+
+def test_checksummed_cache_hit_needs_no_s3_client(s3_server: S3Server, s3_bucket: str, tmp_path: Path,
+                                                  cache_dir: Path) -> None:
+    """With a sha256, a cache hit is decided before the source is opened: boto3 is not even imported."""
+    import json
+    import subprocess
+    import sys
+
+    data = payload(20_000, 9)
+    manifest = {"ref.fa": {"url": put(s3_server, s3_bucket, "hit/ref.fa", data),
+                           "sha256": hashlib.sha256(data).hexdigest()}}
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"params": {"r": "ref.fa"}, "data_manifest": manifest}))
+    script = (
+        "import sys, json\n"
+        "from bams3.stage import DataStagingManager, StageRequest\n"
+        "req = StageRequest.from_dict(json.load(open(sys.argv[1])))\n"
+        "with DataStagingManager(workdir=sys.argv[2], cache_dir=sys.argv[3], show_progress=False) as s:\n"
+        "    s.stage(req)\n"
+        "    print(json.dumps({'origin': [i.origin for i in s.staged], 'boto3': 'boto3' in sys.modules}))\n"
+    )
+    env = {**os.environ, **s3_server.env}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", script, str(request), str(tmp_path / "w"),
+                                       str(cache_dir)], env=env, check=True, capture_output=True,
+                                      text=True).stdout) for _ in range(2)]
+    assert runs[0] == {"origin": ["download"], "boto3": True}
+    assert runs[1] == {"origin": ["cache"], "boto3": False}
+
+
 def test_checksum_mismatch(s3_server: S3Server, s3_bucket: str, workdir: Path, cache_dir: Path) -> None:
     manifest = {"ref.fa": {"url": put(s3_server, s3_bucket, "ref.fa", b"tampered"), "sha256": "0" * 64},
                 "ok.txt": put(s3_server, s3_bucket, "ok.txt", b"fine")}
@@ -209,9 +256,9 @@ def test_partial_download_resumes_in_the_next_run(s3_server: S3Server, s3_bucket
     url = put(s3_server, s3_bucket, "big.bam", data)
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", fault_proxy.url)
     monkeypatch.setenv("BAMS3_RETRY_MAX", "0")
-    # the third block of the stream (256 KiB + 512 KiB in) breaks off: the first two are on disk
-    fault_proxy.inject("drop", method="GET", path=r"/big\.bam", header=("Range", r"^bytes=786432-"),
-                       times=1, after_bytes=100_000)
+    # the download (one GET of the whole object) breaks off 886,432 bytes in: those are on disk
+    fault_proxy.inject("drop", method="GET", path=r"/big\.bam", header=("Range", r"^bytes=0-"),
+                       times=1, after_bytes=886_432)
     with DataStagingManager(workdir=workdir, cache_dir=cache_dir) as stager:
         with pytest.raises(TransientIOError) as info:  # the connection dropped and no retry was allowed
             stager.stage_files({}, {"big.bam": url})
@@ -221,8 +268,8 @@ def test_partial_download_resumes_in_the_next_run(s3_server: S3Server, s3_bucket
     with DataStagingManager(workdir=workdir, cache_dir=cache_dir) as stager:
         path = stager.stage_files({"b": "big.bam"}, {"big.bam": url})["b"]
         assert Path(path).read_bytes() == data
-    body = sum(r.bytes_delivered for r in fault_proxy.records if r.method == "GET")
-    assert 0 < body <= len(data) - 786_432  # continued, not started over
+    gets = [r for r in fault_proxy.records if r.method == "GET"]
+    assert len(gets) == 1 and gets[0].bytes_delivered == len(data) - 886_432  # continued, not started over
 
 
 def test_decompression(s3_server: S3Server, s3_bucket: str, workdir: Path, cache_dir: Path) -> None:

@@ -130,14 +130,20 @@ def test_a_killed_sync_resumes_and_ends_equal(tmp_path: Path, s3_server: Any, s3
     client = s3_server.client()
     files = {"a.txt": b"a" * 100, "big.bam": random_bytes(3 * MiB, 7), "z.txt": b"z" * 10}
     expected = put_objects(client, s3_bucket, "in", files)
-    # the first (small) block of big.bam arrives, every later request for it hangs: the client is stuck
-    stall = via_proxy.inject("stall", method="GET", path=r"/in/big\.bam", skip=1, times=None, seconds=120)
+    # the first MiB of big.bam arrives (one GET for the whole object), then its body hangs: the client is stuck
+    stall = via_proxy.inject("stall", method="GET", path=r"/in/big\.bam", after_bytes=MiB + 1000, times=None,
+                             seconds=120)
     command = [sys.executable, "-m", "bams3", "sync", f"s3://{s3_bucket}/in", str(tmp_path / "out"), "-j", "1",
                "--no-progress"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        while stall.applied == 0 and process.poll() is None:  # wait for the stalled transfer, however long
+        part = tmp_path / "out" / "big.bam.part"
+
+        def held() -> bool:  # the transfer stalls with its first MiB written
+            return stall.applied > 0 and part.exists() and part.stat().st_size >= MiB
+
+        while not held() and process.poll() is None:  # wait for the stalled transfer, however long
             time.sleep(0.05)
         assert process.poll() is None, process.communicate()
         process.send_signal(signal.SIGKILL)
@@ -145,6 +151,7 @@ def test_a_killed_sync_resumes_and_ends_equal(tmp_path: Path, s3_server: Any, s3
         process.wait()
     via_proxy.clear_faults()
     assert "big.bam" not in local_hashes(tmp_path / "out")  # never a partial file under the final name
+    assert part.stat().st_size == MiB  # what arrived is kept for the resume
 
     from bams3.cli import main
 

@@ -21,6 +21,7 @@ import logging
 import re
 import threading
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import BinaryIO, ClassVar
 
 from ..errors import (
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 
 #: bytes asked of a response body per read call
 READ_CHUNK = 1024 * 1024
+#: bytes asked per read call when a body is streamed to a file (see ``_fetch_to``)
+STREAM_CHUNK = 1024 * 1024
 
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "NoSuchUpload", "NoSuchVersion"})
 _AUTH_CODES = frozenset(
@@ -326,9 +329,53 @@ class RemoteStore(Store):
         cancel: threading.Event | None,
     ) -> bytes | None:
         """Read ``request`` of ``key`` completely, resuming broken bodies (None if missing)."""
+        pieces: list[bytes] = []
+        if not self._transfer(key, request, if_match=if_match, cancel=cancel, consume=pieces.append):
+            return None
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _fetch_to(
+        self, info: ObjectInfo, start: int, write: Callable[[bytes], object]
+    ) -> None:
+        """Bytes ``[start, info.size)`` of the object, handed to ``write`` as they arrive.
+
+        One GET for the whole span (not a stream of ranged blocks): no block is held in
+        memory, nothing is fetched twice, and the bytes reach the file as they come. A body
+        that breaks off is resumed from its first missing byte (pinned to ``info.etag``),
+        so every byte handed to ``write`` before a failure is final.
+        """
+        if start >= info.size:
+            return
+        found = self._transfer(
+            info.key,
+            RangeByteRequest(start, info.size),
+            if_match=info.etag,
+            cancel=None,
+            consume=write,
+            chunk=STREAM_CHUNK,
+        )
+        if not found:  # gone since ``info`` was taken (a listing, a stat)
+            raise ObjectNotFoundError(f"{info.url}: no such object")
+
+    # ----------------------------------------------------------------- the loop
+
+    def _transfer(
+        self,
+        key: str,
+        request: ByteRequest | None,
+        *,
+        if_match: str | None,
+        cancel: threading.Event | None,
+        consume: Callable[[bytes], object],
+        chunk: int = READ_CHUNK,
+    ) -> bool:
+        """Read ``request`` of ``key`` completely into ``consume``, resuming broken bodies.
+
+        Returns False (having consumed nothing) if the object does not exist. A failure
+        of ``consume`` itself (a local disk error) is not retried.
+        """
         url = self.key_url(key)
         budget = self.retry.budget(cancel=cancel)
-        pieces: list[bytes] = []
         got = 0
         span: tuple[int, int] | None = None  # absolute span, known after the first answer
         etag = if_match
@@ -341,7 +388,7 @@ class RemoteStore(Store):
                 response = self._open_range(key, attempt, if_match=etag)
                 if response is None:
                     if span is None:
-                        return None
+                        return False
                     raise IntegrityError(f"{url}: object disappeared while being read")
                 if span is None:
                     span = (response.start, response.end)
@@ -352,15 +399,15 @@ class RemoteStore(Store):
                 while got < want:
                     if cancel is not None and cancel.is_set():
                         raise StreamCancelled(url)
-                    chunk = response.read(min(READ_CHUNK, want - got))
-                    if not chunk:
+                    data = response.read(min(chunk, want - got))
+                    if not data:
                         raise BadResponseError(f"{url}: response body ended after {got} of {want} bytes")
-                    if len(chunk) > want - got:
+                    if len(data) > want - got:
                         raise BadResponseError(f"{url}: response body longer than the {want} bytes announced")
-                    pieces.append(chunk)
-                    got += len(chunk)
-                    received += len(chunk)
-                return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+                    got += len(data)
+                    received += len(data)
+                    consume(data)
+                return True
             except (TransientIOError, BadResponseError) as exc:
                 IO_STATS.record(self.scheme, "get", errors=1)
                 log.info("resuming %s at byte %d after: %s", url, got, exc)

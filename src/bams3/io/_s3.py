@@ -14,14 +14,16 @@ call has the connect and read timeouts of :class:`~bams3.io.retry.Timeouts`.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import re
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
@@ -45,7 +47,7 @@ from .multipart import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, PartSizer
 from .ranges import ByteRequest, http_range_header
 from .redact import redact_logger, redact_text
 from .retry import BadResponseError, RetryPolicy, Timeouts, call_with_retries
-from .store import ObjectInfo, ObjectWriter, PutMode, Store
+from .store import ObjectInfo, ObjectWriter, PutMode, Store, open_source_file
 
 __all__ = ["S3Store", "S3Settings", "s3_client"]
 
@@ -65,6 +67,95 @@ _MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 #: largest object read back to tell whether a create-only write whose answer was lost was ours,
 #: when its ETag cannot say (SSE-KMS, SSE-C, some S3-compatible servers)
 _READ_BACK_LIMIT = 16 * 1024 * 1024
+#: bytes of file parts held in memory at once by all file uploads of the process together
+#: (``$BAMS3_UPLOAD_BUFFER_MB`` overrides): what bounds a sync's memory however many jobs
+#: upload however large files
+UPLOAD_BUFFER_LIMIT = 256 * 1024 * 1024
+#: files up to this size are uploaded in one PUT streamed from disk (fewer requests, no parts to
+#: assemble or leave behind; as ``rclone``'s upload cutoff), larger ones in parallel multipart parts;
+#: an explicit ``part_size`` makes every file larger than one part multipart
+UPLOAD_CUTOFF = 128 * 1024 * 1024
+#: bodies up to this size are sent without ``Expect: 100-continue`` (the extra round trip
+#: costs more than sending a small body that may be refused)
+_NO_CONTINUE_LIMIT = 1024 * 1024
+
+
+class _ByteBudget:
+    """A process-wide allowance of bytes in memory: ``reserve(n)`` blocks until ``n`` bytes fit.
+
+    A request larger than the whole budget is let through alone (when nothing else is
+    reserved), so that one huge part can never wait forever.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def reserve(self, n: int, cancel: threading.Event | None = None) -> Iterator[None]:
+        with self._cond:
+            while self.used and self.used + n > self.limit:
+                if cancel is not None and cancel.is_set():
+                    raise _Cancelled()
+                self._cond.wait(0.1 if cancel is not None else None)
+            self.used += n
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= n
+                self._cond.notify_all()
+
+
+class _Cancelled(Exception):
+    """A part of an upload that failed elsewhere: it is not uploaded (never reaches callers)."""
+
+
+def _upload_budget_limit() -> int:
+    raw = os.environ.get("BAMS3_UPLOAD_BUFFER_MB", "").strip()
+    if not raw:
+        return UPLOAD_BUFFER_LIMIT
+    try:
+        value = int(float(raw) * 1024 * 1024)
+    except ValueError:
+        raise UsageError(f"$BAMS3_UPLOAD_BUFFER_MB={raw!r} is not a number") from None
+    if value < MIN_PART_SIZE:
+        raise UsageError(f"$BAMS3_UPLOAD_BUFFER_MB={raw!r} must be at least 5")
+    return value
+
+
+_UPLOAD_BUDGET: _ByteBudget | None = None
+_UPLOAD_BUDGET_LOCK = threading.Lock()
+
+
+def _upload_budget() -> _ByteBudget:
+    global _UPLOAD_BUDGET
+    with _UPLOAD_BUDGET_LOCK:
+        if _UPLOAD_BUDGET is None:
+            _UPLOAD_BUDGET = _ByteBudget(_upload_budget_limit())
+        return _UPLOAD_BUDGET
+
+
+def _skip_continue_for_small_bodies(params: dict[str, Any], **_: Any) -> None:
+    """``before-call`` hook: no ``Expect: 100-continue`` for small bodies (one round trip less).
+
+    botocore asks for it on every upload with a file-like body, and it turns bytes into one:
+    a small PUT then waits for the server's ``100 Continue`` before sending its body.
+    """
+    headers = params.get("headers")
+    if not headers or "Expect" not in headers:
+        return
+    body = params.get("body")
+    size: int | None = None
+    if isinstance(body, (bytes, bytearray)):
+        size = len(body)
+    elif isinstance(body, io.BytesIO):  # not getbuffer(): that would copy the bytes it shares
+        at = body.tell()
+        size = body.seek(0, io.SEEK_END) - at
+        body.seek(at)
+    if size is not None and size <= _NO_CONTINUE_LIMIT:
+        del headers["Expect"]
 
 
 def _etag_is_md5(etag: str | None, md5_hex: str) -> bool:
@@ -147,6 +238,8 @@ def s3_client(settings: S3Settings) -> Any:
             client = session.client(
                 "s3", region_name=settings.region, endpoint_url=settings.endpoint_url, config=config
             )
+            # on "before-call.s3", where botocore adds the header (a more specific event runs earlier)
+            client.meta.events.register_last("before-call.s3", _skip_continue_for_small_bodies)
             _CLIENTS[key] = client
     return client
 
@@ -470,6 +563,115 @@ class S3Store(RemoteStore):
         sizer = PartSizer.plan(part_size, size_hint)
         return _S3Writer(self, key, sizer=sizer, mode=mode, max_concurrency=max_concurrency)
 
+    def _put_file(
+        self, key: str, path: Path, *, mode: PutMode, part_size: int | None, max_concurrency: int
+    ) -> ObjectInfo:
+        """One PUT of the whole file when it fits in one part, else a multipart upload whose
+        parts are read from the file by the threads that send them.
+
+        Memory: at most ``max_concurrency`` parts of this file, and all file uploads of the
+        process together at most :data:`UPLOAD_BUFFER_LIMIT` bytes of parts (whatever the
+        file sizes and however many files are uploaded at once).
+        """
+        with open_source_file(path) as src:
+            fd = src.fileno()
+            size = os.fstat(fd).st_size
+            sizer = PartSizer.plan(part_size, size)
+            if size <= sizer.size_of(1):
+                with _upload_budget().reserve(size):
+                    data = _read_part(fd, 0, size, path)
+                    _check_unchanged(fd, size, path)
+                    return self._put_once(key, data, mode=mode)
+            if part_size is None and size <= UPLOAD_CUTOFF:
+                info = self._put_stream_once(key, path, size, mode=mode)
+                _check_unchanged(fd, size, path)
+                return info
+            return self._put_file_parts(key, fd, size, sizer, path, mode=mode, max_concurrency=max_concurrency)
+
+    def _put_stream_once(self, key: str, path: Path, size: int, *, mode: PutMode) -> ObjectInfo:
+        """One PUT whose body is streamed from the file (nothing held in memory), trusted once a
+        HEAD shows all ``size`` bytes (botocore's CRC32 header lets the server check the content).
+
+        Each retry sends the file again from its start.
+        """
+        from ._local import open_local
+
+        url = self.key_url(key)
+        attempts = 0
+
+        def attempt() -> Any:
+            nonlocal attempts
+            attempts += 1
+            IO_STATS.record("s3", "put", bytes_out=size)
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key), "ContentLength": size}
+            if mode == "create":
+                kwargs["IfNoneMatch"] = "*"
+            with open_local(path, 0, size, url=str(path)) as body:  # reads stop at ``size`` even if it grows
+                answer = self.client.put_object(Body=body, **kwargs)
+            self._check_stored_size(key, size, etag=answer.get("ETag"), created=mode == "create")
+            return answer
+
+        try:
+            answer = self._call("put", url, attempt)
+        except PreconditionFailedError:
+            if attempts > 1 and mode == "create":
+                info = self._stat(key)
+                if info is not None and info.size == size and _etag_is_md5(info.etag, _md5_of_file(path, size)):
+                    log.info("%s: an earlier attempt of this create-only write was stored (its answer was lost)", url)
+                    return info
+            raise
+        return ObjectInfo(key, size, answer.get("ETag"), None, url)
+
+    def _put_file_parts(
+        self, key: str, fd: int, size: int, sizer: PartSizer, path: Path, *, mode: PutMode, max_concurrency: int
+    ) -> ObjectInfo:
+        spans: list[tuple[int, int]] = []
+        offset = 0
+        while offset < size:
+            if len(spans) >= MAX_PARTS:
+                raise UsageError(f"{path}: too large for S3 ({MAX_PARTS} parts of the chosen size)")
+            length = min(size - offset, sizer.size_of(len(spans) + 1))
+            spans.append((offset, length))
+            offset += length
+        if mode == "create" and self._stat(key) is not None:
+            raise PreconditionFailedError(f"{self.key_url(key)}: already exists (create-only write)")
+        upload_id = self._create_upload(key)
+        cancel = threading.Event()
+        budget = _upload_budget()
+
+        def send(number: int, start: int, length: int) -> str:
+            with budget.reserve(length, cancel):
+                if cancel.is_set():
+                    raise _Cancelled()
+                data = _read_part(fd, start, length, path)
+                return self._upload_part(key, upload_id, number, data, cancel=cancel)
+
+        pool = ThreadPoolExecutor(max_workers=min(max_concurrency, len(spans)), thread_name_prefix="bams3-upload")
+        futures: dict[int, Future[str]] = {}
+        try:
+            for number, (start, length) in enumerate(spans, start=1):
+                futures[number] = pool.submit(send, number, start, length)
+            wait(futures.values(), return_when=FIRST_EXCEPTION)  # the first failure stops the upload at once
+            for future in futures.values():
+                if future.done() and future.exception() is not None:
+                    raise future.exception()  # type: ignore[misc]
+            _check_unchanged(fd, size, path)
+            etags = {n: f.result() for n, f in futures.items()}
+            etag = self._complete_upload(key, upload_id, etags, mode=mode, size=size)
+        except BaseException:
+            cancel.set()
+            for future in futures.values():
+                future.cancel()
+            pool.shutdown(wait=True)  # parts still uploading finish first: an abort must come after them
+            try:
+                self._abort_upload(key, upload_id)
+            except Bams3Error as exc:  # keep the original failure; say what is left over
+                log.error("could not abort multipart upload %s of %s: %s", upload_id, self.key_url(key), exc)
+            raise
+        pool.shutdown(wait=True)
+        info = self._check_completed(key, size, etag)
+        return ObjectInfo(key, size, info.etag, info.mtime, self.key_url(key))
+
     def _delete(self, key: str) -> None:
         url = self.key_url(key)
 
@@ -675,6 +877,38 @@ class S3Store(RemoteStore):
             dst._abort_upload(dst_key, upload_id)
             raise
         return etag
+
+
+def _read_part(fd: int, start: int, length: int, path: Path) -> bytes:
+    """Bytes ``[start, start + length)`` of the open file ``fd`` (``os.pread``: threads share ``fd``)."""
+    data = os.pread(fd, length, start)
+    if len(data) < length:  # short reads happen only at the end of the file (or on odd file systems)
+        pieces = [data]
+        got = len(data)
+        while got < length:
+            more = os.pread(fd, length - got, start + got)
+            if not more:
+                raise IntegrityError(f"{path}: file changed size during the upload (shorter than {start + length} bytes)")
+            pieces.append(more)
+            got += len(more)
+        data = b"".join(pieces)
+    return data
+
+
+def _md5_of_file(path: Path, size: int) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        left = size
+        while left > 0 and (block := f.read(min(left, 8 * 1024 * 1024))):
+            digest.update(block)
+            left -= len(block)
+    return digest.hexdigest()
+
+
+def _check_unchanged(fd: int, size: int, path: Path) -> None:
+    now = os.fstat(fd).st_size
+    if now != size:
+        raise IntegrityError(f"{path}: file changed size during the upload ({size} -> {now} bytes)")
 
 
 class _S3Writer(ObjectWriter):

@@ -400,6 +400,22 @@ class Store(ABC):
         self, key: str, start: int, end: int | None, *, block_size: int, readahead: int, info: ObjectInfo | None = None
     ) -> BinaryIO: ...
 
+    def _fetch_to(self, info: ObjectInfo, start: int, write: Callable[[bytes], object]) -> None:
+        """Bytes ``[start, info.size)`` of the object ``info``, handed to ``write`` in order as
+        they are read (used by :meth:`get_file`). Every byte passed to ``write`` before a
+        failure is final, so a download can resume after it. Remote stores override this
+        with one streamed GET; here, a stream of the object."""
+        src = self._open_read(
+            info.key, start, info.size, block_size=DEFAULT_BLOCK_SIZE, readahead=DEFAULT_READAHEAD, info=info
+        )
+        with src:
+            read = getattr(src, "read1", src.read)
+            while True:
+                chunk = read(COPY_CHUNK)
+                if not chunk:
+                    return
+                write(chunk)
+
     def _list(self, prefix: str, *, recursive: bool) -> Iterator[ObjectInfo]:
         raise UsageError(f"{self.url}: listing not supported for {self.scheme} URLs")
 
@@ -679,11 +695,14 @@ def _download(
         if offset and progress is not None:
             progress(offset)
         if offset < info.size:
-            src = store._open_read(
-                info.key, offset, info.size, block_size=DEFAULT_BLOCK_SIZE, readahead=DEFAULT_READAHEAD, info=info
-            )
-            with src:
-                _copy_stream(src, _LocalSink(out, where), progress)
+            sink = _LocalSink(out, where)
+
+            def write(chunk: bytes) -> None:
+                sink.write(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+
+            store._fetch_to(info, offset, write)
         with local_write_errors(where):
             out.flush()
         size = out.tell()

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,11 +145,9 @@ def _download(store: Store, key: str, raw: Path, entry: ManifestEntry, what: str
     part = raw.with_name(raw.name + ".part")
     large = info.size >= _PROGRESS_MIN_BYTES
     with _watch_download(part, desc=entry.name, total=info.size, enabled=show_progress and large):
-        got = store.get_file(key, raw, resume=True)
-    if (got.etag, got.size) != (info.etag, info.size):
-        # the cache key (and the progress total) came from an older version of the object
-        raw.unlink(missing_ok=True)
-        raise IntegrityError(f"{what}: the object changed while it was being staged; stage it again")
+        # ``info`` pins the download to the version the cache key (and the progress total) came
+        # from (an object changed since raises IntegrityError) and spares a second metadata request
+        store.get_file(key, raw, resume=True, info=info)
     _verify(entry, raw, what)
     return raw.stat().st_size
 
@@ -186,12 +184,17 @@ def _place(source: Path, target: Path, scratch: Path, *, link: bool) -> None:
         raise
 
 
-def _cache_key_for(store: Store, key: str, entry: ManifestEntry, decompress: bool
+def _cache_key_for(source: Callable[[], tuple[Store, str]], entry: ManifestEntry, decompress: bool
                    ) -> tuple[CacheKey | None, ObjectInfo | None]:
-    """The entry's cache key, and the object's info when finding the key needed it."""
+    """The entry's cache key, and the object's info when finding the key needed it.
+
+    ``source()`` opens the object's store; with a ``sha256`` it is not called (a cache hit
+    then needs no request, and no S3 client: boto3 is not even imported).
+    """
     if entry.sha256 is not None:
         return cache_key(url=entry.url, sha256=entry.sha256, etag=None, size=None, mtime=None,
                          decompress=decompress), None
+    store, key = source()
     info = _stat(store, key, entry)
     return cache_key(url=entry.url, sha256=None, etag=info.etag, size=info.size, mtime=info.mtime,
                      decompress=decompress), info
@@ -227,10 +230,18 @@ def stage_entry(entry: ManifestEntry, run_dir: Path, scratch: Path, *, cache: Co
     target: Path | None = None
     try:
         target = target_path(run_dir, entry.name)
-        store, key = open_url(entry.url)
+        opened: list[tuple[Store, str]] = []
+
+        def source() -> tuple[Store, str]:
+            """The object's store and key, opened on first use."""
+            if not opened:
+                opened.append(open_url(entry.url))
+            return opened[0]
+
         cache_id, info = (None, None) if cache is None or _is_local(entry.url) else \
-            _cache_key_for(store, key, entry, decompress)
+            _cache_key_for(source, entry, decompress)
         if cache is None or cache_id is None:
+            store, key = source()
             raw = scratch / f"{uuid.uuid4().hex}.raw"
             downloaded = _download(store, key, raw, entry, what, info=info, show_progress=show_progress)
             product = _produce(raw, scratch / f"{raw.stem}.out", decompress=decompress, what=what)
@@ -241,6 +252,7 @@ def stage_entry(entry: ManifestEntry, run_dir: Path, scratch: Path, *, cache: Co
             origin: Literal["cache", "download"] = "cache" if hit is not None else "download"
             downloaded = 0
             if hit is None:
+                store, key = source()
                 raw = cache.partial_path(cache_id)
                 downloaded = _download(store, key, raw, entry, what, info=info, show_progress=show_progress)
                 product = _produce(raw, cache.scratch_path(cache_id), decompress=decompress, what=what)

@@ -13,7 +13,8 @@ Which io call moves the bytes:
 - S3 to S3 on one endpoint: :meth:`Store.copy_to`, a server-side copy (no object bytes
   through this machine);
 - local to local: :meth:`Store.copy_to` (a file copy renamed into place);
-- local to S3: streamed through a writer, multipart above one part (``part_size``).
+- local to S3: :meth:`Store.put_file`, one PUT, or a multipart upload above one part
+  (``part_size``) whose parts are read from the file by the threads that send them.
 
 A local copy gets the source's modification time, so that the default size-and-time rule
 finds it unchanged on the next run.
@@ -46,7 +47,7 @@ def _local_file(store: Store, key: str) -> Path | None:
     return store.path_of(key)  # type: ignore[attr-defined,no-any-return]
 
 
-def _stream_copy(src: Store, info: ObjectInfo, dst: Store, dst_key: str, *, part_size: int | None) -> None:
+def _stream_copy(src: Store, info: ObjectInfo, dst: Store, dst_key: str, *, part_size: int | None) -> ObjectInfo:
     """Read ``info`` as a stream into a writer that commits only complete (multipart above one part)."""
     with src.open_read(info.key) as reader, dst.open_write(dst_key, part_size=part_size, size_hint=info.size) as writer:
         while block := reader.read(_COPY_BLOCK):
@@ -54,6 +55,8 @@ def _stream_copy(src: Store, info: ObjectInfo, dst: Store, dst_key: str, *, part
         if writer.tell() != info.size:
             raise IntegrityError(f"{info.url}: read {writer.tell()} bytes, expected {info.size}; "
                                  "the source changed during the copy")
+    assert writer.info is not None
+    return writer.info
 
 
 def copy_object(src: Store, info: ObjectInfo, dst: Store, dst_key: str, *, part_size: int | None = None) -> ObjectInfo:
@@ -78,20 +81,35 @@ def copy_object(src: Store, info: ObjectInfo, dst: Store, dst_key: str, *, part_
         Whatever :mod:`bams3.io` raises (missing source, access denied, retries exhausted).
     """
     target = _local_file(dst, dst_key)
+    source_file = _local_file(src, info.key)
+    stored: ObjectInfo | None = None
     try:
         if target is not None and src.scheme != "file":
-            src.get_file(info.key, target, resume=True)
+            # ``info`` (from the listing or a fresh stat) pins the download to the version the
+            # decision was made on, and spares a metadata request
+            src.get_file(info.key, target, resume=True, info=info)
         elif src.scheme == dst.scheme == "s3" or target is not None:
-            src.copy_to(info.key, dst, dst_key)
+            stored = src.copy_to(info.key, dst, dst_key)
+        elif source_file is not None:
+            # parts are read from the file by the threads that send them: memory stays bounded
+            if os.stat(source_file).st_size != info.size:
+                raise IntegrityError(f"{info.url}: the file changed size since it was listed "
+                                     f"({info.size} bytes then); sync again")
+            stored = dst.put_file(dst_key, source_file, part_size=part_size)
+            if stored.size != info.size:
+                raise IntegrityError(f"{info.url}: uploaded {stored.size} bytes, expected {info.size}; "
+                                     "the source changed during the copy")
         else:
-            _stream_copy(src, info, dst, dst_key, part_size=part_size)
+            stored = _stream_copy(src, info, dst, dst_key, part_size=part_size)
         if target is not None and info.mtime is not None:
             os.utime(target, (info.mtime, info.mtime))
     except Bams3Error:
         raise
     except OSError as exc:  # local disk trouble: say which object, in one line, without temp names
         raise Bams3Error(f"{dst.key_url(dst_key)}: cannot write: {exc.strerror or exc}") from exc
-    written = dst.stat(dst_key)
+    # an S3 write is trusted only once the server showed it holds every byte (io checks the
+    # ETag against the MD5, or HEADs the object): asking again would only repeat that
+    written = stored if stored is not None and dst.scheme == "s3" else dst.stat(dst_key)
     if written is None or written.size != info.size:
         found = "nothing" if written is None else f"{written.size} bytes"
         raise IntegrityError(f"{dst.key_url(dst_key)}: holds {found} after the copy, expected {info.size} "
