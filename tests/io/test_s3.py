@@ -223,3 +223,66 @@ def test_server_side_copy_returns_the_destination_as_stat_sees_it(s3_server: S3S
     info = store.copy_to("src", store, "dst")
     assert info == store.stat("dst")
     assert info.mtime is not None
+
+
+_MEMORY_SCRIPT = r"""
+import json, sys
+import bams3.io._s3 as s3mod
+from bams3.io import open_store
+
+def status_mib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(field)
+
+def peak_mib():
+    return status_mib("VmHWM")
+
+source, target, bucket, mode = sys.argv[1:5]
+store = open_store(f"s3://{bucket}")
+store.put("warm", b"x" * 100)  # client made, modules loaded: the baseline
+store.get_file("warm", target + ".warm")
+with open("/proc/self/clear_refs", "w") as f:  # the peak restarts from here
+    f.write("5")
+before = status_mib("VmRSS")
+if mode == "multipart":
+    s3mod.UPLOAD_CUTOFF = 0
+    store.put_file("big", source, part_size=5 * 1024 * 1024, max_concurrency=2)
+elif mode == "single":
+    store.put_file("big", source)
+else:
+    store.get_file("big", target)
+print(json.dumps({"before": before, "after": peak_mib()}))
+"""
+
+
+@pytest.mark.parametrize("mode", ["multipart", "single", "download"])
+def test_large_transfers_use_bounded_memory(s3_server: S3Server, s3_bucket: str, tmp_path, mode: str) -> None:
+    """Peak memory of a process moving a 48 MiB object grows by far less than the object:
+    uploads stream the file (one PUT, or parts read by the threads that send them, a few at a
+    time) and downloads write each piece of the one GET as it arrives."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    size = 48 * MiB
+    source = tmp_path / "big.bin"
+    with open(source, "wb") as f:
+        for i in range(size // MiB):
+            f.write(payload(MiB, i))
+    if mode == "download":
+        with open(source, "rb") as f:
+            s3_server.client().put_object(Bucket=s3_bucket, Key="big", Body=f)
+    env = {**os.environ, **s3_server.env}
+    done = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(source), str(tmp_path / "out.bin"), s3_bucket,
+                           mode], env=env, capture_output=True, text=True, check=True)
+    peaks = json.loads(done.stdout)
+    assert peaks["after"] - peaks["before"] < 24, peaks  # MiB; holding the object would take 48 or more
+    if mode == "download":
+        assert (tmp_path / "out.bin").read_bytes() == source.read_bytes()
+    else:
+        assert _parts_of(s3_server, s3_bucket, "big") == (10 if mode == "multipart" else 1)
+        assert open_store(f"s3://{s3_bucket}").get("big") == source.read_bytes()
