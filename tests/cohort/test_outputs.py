@@ -103,6 +103,36 @@ def test_failed_samples_have_no_rows_and_are_listed() -> None:
     assert summary["cost"]["whole_bam_download"]["samples"] == 4
 
 
+def _pandas_tsv(frame: pd.DataFrame, *, index: bool) -> bytes:
+    return frame.to_csv(sep="\t", index=index, float_format="%.4f", na_rep="NA", lineterminator="\n").encode()
+
+
+@pytest.mark.parametrize("case", ["counts", "coverage and failures", "odd labels and missing ends"])
+def test_tables_are_written_without_pandas_as_pandas_would(case: str) -> None:
+    """The TSVs are written by the csv module (importing pandas costs more than a small cohort's query):
+    byte for byte what ``DataFrame.to_csv`` wrote before, quoting and NA included; the Parquet file
+    reads back as the DataFrame :func:`long_table` builds."""
+    from dataclasses import replace
+
+    from bams3.cohort import long_table, matrix
+
+    if case == "counts":
+        result = synthetic(5, 4)
+    elif case == "coverage and failures":
+        result = synthetic(30, 7, coverage=True, failed=(2, 5))
+    else:
+        result = synthetic(4, 3, coverage=True)
+        regions = (Region("chr1", 10, None, 'quote"d'), Region("chrX", 0, None, "tab\tname"),
+                   Region("chr2", 149_999, 160_000, "past the end"))
+        result = replace(result, regions=regions, labels=tuple(str(r.name) for r in regions))
+    out = render_outputs(result, plot=None)
+    assert out["table"] == _pandas_tsv(long_table(result), index=False)
+    assert out["matrix"] == _pandas_tsv(matrix(result), index=True)
+    if result.coverage:
+        assert out["depth_matrix"] == _pandas_tsv(matrix(result, values="mean_depth"), index=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(out["parquet"])), long_table(result), check_dtype=False)
+
+
 def test_partials_round_trip_and_merge() -> None:
     parts = [synthetic(3, 5, coverage=True, seed=1), synthetic(2, 5, coverage=True, seed=1, first=3, failed=(1,))]
     back = [CohortResult.from_json(p.to_json(), name=f"part{i}") for i, p in enumerate(parts)]

@@ -94,7 +94,12 @@ def _heatmap(fig: Figure, result: CohortResult) -> None:
         finite = values[np.isfinite(values)]
         norm = colors.Normalize(vmin=0, vmax=max(float(finite.max()) if finite.size else 1.0, 1e-9))
         unit_text = unit
-    image = ax.imshow(shown, aspect="auto", interpolation="nearest", cmap=cmap, norm=norm)
+    # one quad per cell, drawn as vectors: an image would be resampled to the figure's pixels in
+    # float64 RGBA (over 100 MB for 50 samples), a mesh costs what its cells do
+    n, m = values.shape
+    image = ax.pcolormesh(np.arange(m + 1) - 0.5, np.arange(n + 1) - 0.5, shown, cmap=cmap, norm=norm)
+    ax.set_xlim(-0.5, m - 0.5)
+    ax.set_ylim(n - 0.5, -0.5)  # first sample on top, as an image would put it
     bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
     bar.set_label(unit_text)
     _label_regions(ax, result.labels)

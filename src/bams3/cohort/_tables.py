@@ -17,28 +17,30 @@ from ._model import CohortResult
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["long_table", "matrix", "summary", "SUMMARY_FORMAT"]
+__all__ = ["long_columns", "long_table", "matrix", "matrix_values", "summary", "SUMMARY_FORMAT"]
 
 SUMMARY_FORMAT = "bams3.cohort.summary"
 COORDINATES = ("start and end are 0-based with end exclusive (BED); region is the BED name or the region "
                "in samtools syntax (1-based, inclusive)")
 
 
-def long_table(result: CohortResult) -> pd.DataFrame:
-    """One row per (succeeded sample, region): sample, region, contig, start, end, count
-    [, aligned_bases, mean_depth]."""
-    import pandas as pd
+def long_columns(result: CohortResult) -> dict[str, Any]:
+    """The long table as plain columns (no pandas): one entry per (succeeded sample, region).
 
+    ``sample``, ``region``, ``contig``: lists of str; ``start``, ``count`` [, ``aligned_bases``]:
+    ``int64`` arrays; ``end``: a list of int or None (a region without an end on a reference no
+    sample knew); [``mean_depth``: ``float64`` array, NaN for an empty region].
+    """
     ok = result.ok
     names = [o.sample for o in result.outcomes if o.ok]
     n, m = len(names), len(result.regions)
     ends = result.region_ends()
     columns: dict[str, Any] = {
-        "sample": pd.Series(np.repeat(np.array(names, dtype=object), m), dtype="string"),
-        "region": pd.Series(np.tile(np.array(result.labels, dtype=object), n), dtype="string"),
-        "contig": pd.Series(np.tile(np.array([r.contig for r in result.regions], dtype=object), n), dtype="string"),
+        "sample": [name for name in names for _ in range(m)],
+        "region": list(result.labels) * n,
+        "contig": [r.contig for r in result.regions] * n,
         "start": np.tile(np.array([r.start for r in result.regions], dtype=np.int64), n),
-        "end": pd.array(np.tile(np.array(ends, dtype=object), n), dtype="Int64"),
+        "end": ends * n,
         "count": result.counts[ok].reshape(-1),
     }
     if result.aligned_bases is not None:
@@ -46,13 +48,11 @@ def long_table(result: CohortResult) -> pd.DataFrame:
         assert depth is not None
         columns["aligned_bases"] = result.aligned_bases[ok].reshape(-1)
         columns["mean_depth"] = depth[ok].reshape(-1)
-    return pd.DataFrame(columns)
+    return columns
 
 
-def matrix(result: CohortResult, *, values: str = "count") -> pd.DataFrame:
-    """Samples (rows, succeeded only) x regions (columns, by label): ``count`` or ``mean_depth``."""
-    import pandas as pd
-
+def matrix_values(result: CohortResult, *, values: str = "count") -> tuple[list[str], np.ndarray]:
+    """(succeeded sample names, their rows of ``count`` or ``mean_depth`` by region) (no pandas)."""
     ok = result.ok
     if values == "count":
         data: np.ndarray = result.counts[ok]
@@ -63,9 +63,27 @@ def matrix(result: CohortResult, *, values: str = "count") -> pd.DataFrame:
         data = depth[ok]
     else:
         raise ValueError(f"unknown matrix values {values!r}")
-    frame = pd.DataFrame(data, columns=list(result.labels),
-                         index=pd.Index([o.sample for o in result.outcomes if o.ok], name="sample"))
-    return frame
+    return [o.sample for o in result.outcomes if o.ok], data
+
+
+def long_table(result: CohortResult) -> pd.DataFrame:
+    """One row per (succeeded sample, region): sample, region, contig, start, end, count
+    [, aligned_bases, mean_depth], as a pandas DataFrame (:func:`long_columns` without pandas)."""
+    import pandas as pd
+
+    columns = long_columns(result)
+    for name in ("sample", "region", "contig"):
+        columns[name] = pd.Series(columns[name], dtype="string")
+    columns["end"] = pd.array(columns["end"], dtype="Int64")
+    return pd.DataFrame(columns)
+
+
+def matrix(result: CohortResult, *, values: str = "count") -> pd.DataFrame:
+    """Samples (rows, succeeded only) x regions (columns, by label): ``count`` or ``mean_depth``."""
+    import pandas as pd
+
+    names, data = matrix_values(result, values=values)
+    return pd.DataFrame(data, columns=list(result.labels), index=pd.Index(names, name="sample"))
 
 
 def _stats(values: np.ndarray) -> dict[str, float | int | None]:
