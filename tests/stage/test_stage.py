@@ -157,7 +157,7 @@ def test_cold_download_is_one_head_and_one_get_per_object(s3_server: S3Server, s
 
 def test_checksummed_cache_hit_needs_no_s3_client(s3_server: S3Server, s3_bucket: str, tmp_path: Path,
                                                   cache_dir: Path) -> None:
-    """With a sha256, a cache hit is decided before the source is opened: boto3 is not even imported."""
+    """With a sha256, a cache hit is decided before the source is opened: botocore is not even imported."""
     import json
     import subprocess
     import sys
@@ -173,14 +173,14 @@ def test_checksummed_cache_hit_needs_no_s3_client(s3_server: S3Server, s3_bucket
         "req = StageRequest.from_dict(json.load(open(sys.argv[1])))\n"
         "with DataStagingManager(workdir=sys.argv[2], cache_dir=sys.argv[3], show_progress=False) as s:\n"
         "    s.stage(req)\n"
-        "    print(json.dumps({'origin': [i.origin for i in s.staged], 'boto3': 'boto3' in sys.modules}))\n"
+        "    print(json.dumps({'origin': [i.origin for i in s.staged], 'botocore': 'botocore' in sys.modules}))\n"
     )
     env = {**os.environ, **s3_server.env}
     runs = [json.loads(subprocess.run([sys.executable, "-c", script, str(request), str(tmp_path / "w"),
                                        str(cache_dir)], env=env, check=True, capture_output=True,
                                       text=True).stdout) for _ in range(2)]
-    assert runs[0] == {"origin": ["download"], "boto3": True}
-    assert runs[1] == {"origin": ["cache"], "boto3": False}
+    assert runs[0] == {"origin": ["download"], "botocore": True}
+    assert runs[1] == {"origin": ["cache"], "botocore": False}
 
 
 def test_checksum_mismatch(s3_server: S3Server, s3_bucket: str, workdir: Path, cache_dir: Path) -> None:

@@ -3,7 +3,7 @@
 Everything else in bams3 touches bytes through this package: ranged reads of BAMs and
 indexes, resumable read-ahead streams, atomic and conditional writes, multipart
 uploads, listings, copies, resumable downloads. It depends on nothing of the project
-but :mod:`bams3.errors`, and importing it is cheap: boto3 is imported when the first
+but :mod:`bams3.errors`, and importing it is cheap: botocore is imported when the first
 ``s3://`` URL is opened, urllib3 with the first ``http(s)://`` one.
 
 Layout

@@ -1,7 +1,7 @@
-"""S3 (and S3-compatible servers) through boto3.
+"""S3 (and S3-compatible servers) through botocore.
 
 Clients: one per endpoint, region and credential source, cached for the process
-(boto3 clients are thread-safe, sessions are not, so sessions are created under a lock
+(botocore clients are thread-safe, sessions are not, so sessions are created under a lock
 and used only to make the client). The endpoint comes from the ``endpoint_url`` option,
 else ``$AWS_ENDPOINT_URL_S3``, else ``$AWS_ENDPOINT_URL`` (read when the store is
 opened, so tests can point a store at a proxy); with an endpoint, addressing is
@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.session
 from botocore import UNSIGNED
 
 from ..errors import (
@@ -216,7 +216,7 @@ def _credential_source() -> str:
 
 
 def s3_client(settings: S3Settings) -> Any:
-    """The cached boto3 S3 client for ``settings`` (and the current credential env, process)."""
+    """The cached botocore S3 client for ``settings`` (and the current credential env, process)."""
     key = (settings, _credential_source(), os.getpid())  # clients do not survive fork()
     client = _CLIENTS.get(key)
     if client is not None:
@@ -234,8 +234,10 @@ def s3_client(settings: S3Settings) -> Any:
                 signature_version=UNSIGNED if settings.anonymous else None,
                 user_agent_extra="bams3",
             )
-            session = boto3.session.Session()
-            client = session.client(
+            # botocore's own session, not boto3's: boto3 (and s3transfer, which it imports) add
+            # a tenth of a second to every command's start and nothing this module uses
+            session = botocore.session.Session()
+            client = session.create_client(
                 "s3", region_name=settings.region, endpoint_url=settings.endpoint_url, config=config
             )
             # on "before-call.s3", where botocore adds the header (a more specific event runs earlier)
@@ -356,7 +358,7 @@ class S3Store(RemoteStore):
 
     @property
     def client(self) -> Any:
-        """The shared boto3 client of this store's settings."""
+        """The shared botocore client of this store's settings."""
         return s3_client(self.settings)
 
     @property

@@ -189,7 +189,7 @@ def _cache_key_for(source: Callable[[], tuple[Store, str]], entry: ManifestEntry
     """The entry's cache key, and the object's info when finding the key needed it.
 
     ``source()`` opens the object's store; with a ``sha256`` it is not called (a cache hit
-    then needs no request, and no S3 client: boto3 is not even imported).
+    then needs no request, and no S3 client: botocore is not even imported).
     """
     if entry.sha256 is not None:
         return cache_key(url=entry.url, sha256=entry.sha256, etag=None, size=None, mtime=None,
