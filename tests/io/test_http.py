@@ -96,3 +96,20 @@ def test_server_without_range_support(http_server: SignedFileServer) -> None:
     assert read_range(url, 0, 100) == data[:100]  # a prefix: read it, drop the rest
     with pytest.raises(UsageError, match=r"ignores byte-range requests"):
         read_range(url, 100, 200)
+
+
+def test_stats_and_downloads_reuse_one_connection(http_server: SignedFileServer, tmp_path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """A stat's one-byte answer is read, not dropped, so its connection serves the next request
+    (a new connection per object costs a TLS handshake on real HTTPS)."""
+    http_server.write("reuse.bin", b"r" * 300_000)
+    store, key = open_url(http_server.signed_url("reuse.bin"))
+    with caplog.at_level(logging.DEBUG, logger="urllib3.connectionpool"):
+        for _ in range(3):
+            info = store.stat(key)
+            assert info is not None and info.size == 300_000
+        store.get_file(key, tmp_path / "out.bin", info=info)
+        assert store.stat(key) is not None
+    new = [r for r in caplog.records if "Starting new HTTP" in r.getMessage() or "Resetting dropped" in r.getMessage()]
+    assert len(new) == 1, [r.getMessage() for r in caplog.records]
+    assert (tmp_path / "out.bin").read_bytes() == b"r" * 300_000

@@ -99,6 +99,28 @@ def _mtime(value: str | None) -> float | None:
         return None
 
 
+#: largest rest of a body read to keep its connection (rather than closing it)
+_DRAIN_LIMIT = 64 * 1024
+
+
+def _release(answer: Any) -> None:
+    """Give ``answer``'s connection back to the pool.
+
+    A small rest of body (the one byte of a stat's ranged GET) is read, so that the
+    connection is reused: that costs less than a new connection, let alone a TLS handshake.
+    A large or unknown rest (a server that sent the whole object) closes the connection.
+    """
+    length = answer.headers.get("Content-Length")
+    try:
+        if answer.status != 200 and length is not None and length.isdigit() and int(length) <= _DRAIN_LIMIT:
+            answer.read()
+        else:
+            answer.close()
+    except urllib3.exceptions.HTTPError:
+        answer.close()
+    answer.release_conn()
+
+
 class _HttpBody(Response):
     def __init__(self, answer: Any, url: str, **span: Any) -> None:
         super().__init__(**span)
@@ -214,8 +236,7 @@ class HttpStore(RemoteStore):
                 raise TransientIOError(f"{url}: the server did not report the object size")
             return ObjectInfo(key, size, answer.headers.get("ETag"), _mtime(answer.headers.get("Last-Modified")), url)
         finally:
-            answer.close()  # at most one byte unread; a fresh connection is cheaper than a drain
-            answer.release_conn()
+            _release(answer)
 
     def _open_range(self, key: str, request: ByteRequest | None, *, if_match: str | None) -> Response | None:
         url = self.key_url(key)
