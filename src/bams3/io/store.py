@@ -289,6 +289,13 @@ class Store(ABC):
         size is the size hint, so a part size too small for 10,000 parts grows). Stores
         that write whole files at once (local disk, memory) accept and ignore them.
 
+        On S3 a file of at most one part goes in one PUT; without an explicit ``part_size``,
+        so does a file up to :data:`bams3.io._s3.UPLOAD_CUTOFF` (128 MiB), its body streamed
+        from disk; larger files are multipart uploads whose parts are read from the file by
+        the ``max_concurrency`` threads that send them. Memory never grows with the file:
+        all uploads of a process hold at most ``$BAMS3_UPLOAD_BUFFER_MB`` (default 256) of
+        parts at once.
+
         Raises
         ------
         bams3.errors.ObjectNotFoundError
