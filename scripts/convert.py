@@ -20,7 +20,8 @@ def main() -> None:
         bam.bam,
         snakemake.params.dataset,  # noqa: F821
         bin_size=parse_bases(snakemake.params.chunk_size),  # noqa: F821
-        level=int(snakemake.params.level),  # noqa: F821
+        format=int(p.format),
+        level=None if p.level is None else int(p.level),
         workers=snakemake.threads,  # noqa: F821
         overwrite=True,  # a rerun replaces the dataset (it stays readable until the new one is committed)
     )

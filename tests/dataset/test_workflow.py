@@ -2,58 +2,31 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bams3.dataset import Dataset
 from tests.helpers.s3server import S3Server
-
-RULES = Path(__file__).resolve().parents[2] / "workflow" / "rules"
-
-HARNESS = """
-import pandas as pd
-
-OUT = "results"
-samples = pd.DataFrame({{"sample": ["edge"], "bam": [{bam!r}]}}).set_index("sample", drop=False)
-
-
-def get_bam_url(wildcards):
-    return samples.loc[wildcards.sample, "bam"]
-
-
-def get_bam_version(wildcards):
-    return "v1"
-
-
-include: {rules!r}
-
-
-rule all:
-    input:
-        get_dataset_outputs("edge"),
-"""
+from tests.workflow.conftest import snakemake, write_sheet
 
 
 def run_workflow(workdir: Path, bam: Path, dataset: dict, env: dict[str, str] | None = None) -> dict:
-    """Run the rule in a minimal Snakefile (standing in for common.smk) and return the receipt."""
-    (workdir / "Snakefile").write_text(HARNESS.format(bam=str(bam), rules=str(RULES / "dataset.smk")))
-    (workdir / "config.yaml").write_text(json.dumps({"dataset": dataset}))
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-c2", "--configfile", "config.yaml", "--forceall"],
-        cwd=workdir, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
-    )
+    """Run the real workflow up to one sample's receipt (rule convert_dataset) and return the receipt."""
+    sheet = write_sheet(workdir / "samples.tsv", [{"sample": "edge", "bam": str(bam)}])
+    config = {"samples": str(sheet), "output_dir": "results", "dataset": {"activate": True, **dataset}}
+    result = snakemake(workdir, config, "--forceall", "results/datasets/edge.receipt.json", env=env, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((workdir / "results" / "datasets" / "edge.receipt.json").read_text())
 
 
-def test_local_root(edge_bam: Path, tmp_path: Path) -> None:
-    receipt = run_workflow(tmp_path, edge_bam, {"chunk_size": "64K", "workers": 2})
+@pytest.mark.parametrize("fmt", [None, 1], ids=["default", "format1"])
+def test_local_root(edge_bam: Path, tmp_path: Path, fmt: int | None) -> None:
+    settings = {"chunk_size": "64K", "workers": 2, **({"format": fmt} if fmt else {})}
+    receipt = run_workflow(tmp_path, edge_bam, settings)
     url = str(tmp_path / "results" / "datasets" / "edge.bams3")
     dataset = Dataset.open(url)
+    assert dataset.metadata.format_version == (fmt or 2)  # format 2 is the workflow's default
     assert receipt["dataset"].rstrip("/") == url
     assert receipt["sample"] == "edge" and receipt["records"] == dataset.metadata.totals.records
     assert receipt["objects"] == len(dataset.metadata.chunks) + 1

@@ -250,7 +250,7 @@ def test_query_permanent_faults_on_chunks(inputs: Inputs, cli: Runner, fault_pro
         fault = permanent(fault_proxy, case, r"\.bch($|\?)")
     out = tmp_path / "region.sam"
     done = failing(cli, "query", inputs.dataset_url, REGION, "-o", str(out))
-    message = {"404": "chunk object is missing", "corrupt": "corrupt chunk frame",
+    message = {"404": "chunk object is missing", "corrupt": "corrupt chunk",
                "corrupt-footer": "chunk footer checksum mismatch"}.get(case) or expected(case, "")
     assert_clean_failure(done, "query", inputs.dataset_url, message)
     assert not out.exists() and fault.applied >= 1

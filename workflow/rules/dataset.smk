@@ -17,7 +17,8 @@
 #                            # storage prefix set an explicit s3:// root)
 #     chunk_size: 1M         # genomic bin per chunk, in bases (K/M suffixes)
 #     workers: 2             # compression/upload threads (also the rule's threads)
-#     level: 5               # zstd level 1-19
+#     format: 2              # BAMS3 format version (1 or 2)
+#     level: null            # zstd level 1-19; null: the format's default
 #
 # Settings, paths and input functions: rules/common.smk, section "bams3 datasets" (snakemake --lint
 # wants functions apart from rules).
@@ -43,7 +44,8 @@ rule convert_dataset:
         bam_version=get_bam_version,
         dataset=get_dataset_url,
         chunk_size=get_dataset_setting("chunk_size", "1M"),
-        level=get_dataset_setting("level", 5),
+        format=get_dataset_setting("format", 2),
+        level=get_dataset_setting("level", None),
     conda:
         "../../envs/bams3.yaml"
     script:

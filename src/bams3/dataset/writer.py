@@ -65,7 +65,7 @@ DEFAULT_BIN_SIZE = 1_000_000
 #: format version written by default. Version 2 is 0.56x the BAM (version 1: 0.97x) but does not yet
 #: meet issue 12's bars for becoming the default (at most 0.55x, and converting no slower than CRAM
 #: 3.1: it needs ~20 s of CPU where samtools needs ~13 s); docs/FORMAT.md section 8 has the numbers
-DEFAULT_FORMAT = 1
+DEFAULT_FORMAT = 2
 FORMATS = (1, 2)
 #: raw record bytes per chunk of reads without a reference (a 1 Mbp bin of a 30x genome is ~90 MB raw)
 DEFAULT_UNPLACED_CHUNK_BYTES = 64 * 2**20
