@@ -12,7 +12,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         description=(
             "Count the reads of every dataset in every region (what 'samtools view -c BAM REGION' prints for "
             "each pair) without downloading anything: each dataset's metadata is fetched once, bins wholly "
-            "inside a region are counted from it, and only chunk frames at region edges are read. Writes into "
+            "inside a region are counted from it, and only chunk frames at region edges are read (each once per "
+            "dataset, however many overlapping regions need it). Writes into "
             "OUTDIR: table.tsv and table.parquet (one row per sample and region; start/end 0-based as in BED), "
             "matrix.tsv (samples x regions; with --coverage also depth_matrix.tsv), summary.json (totals per "
             "region and per sample, failed samples, requests and bytes against downloading the whole BAMs) "

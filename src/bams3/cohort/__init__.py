@@ -11,7 +11,8 @@ Public API::
     write_outputs(result, "s3://bucket/results/panel/")          # table, matrix, summary, plot
 
 Each dataset's metadata is fetched once; bins wholly inside a region are counted from it, so a
-count reads at most the chunk frames at the region's edges. A sample that fails (missing,
+count reads at most the chunk frames at the region's edges, and a sample's regions are planned
+together so that a footer or frame that several (overlapping) regions need is fetched once. A sample that fails (missing,
 incomplete or corrupt dataset, a reference it lacks) is recorded with its error and the others
 complete. The workflow fans groups of samples out as separate jobs and merges their results
 (:meth:`CohortResult.to_json`, :func:`merge_results`).

@@ -24,10 +24,10 @@ the dataset) goes into its :class:`~bams3.cohort.SampleOutcome` and the others c
 """
 from __future__ import annotations
 
-import logging
-import time
 import heapq
 import itertools
+import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
