@@ -286,3 +286,55 @@ def test_large_transfers_use_bounded_memory(s3_server: S3Server, s3_bucket: str,
     else:
         assert _parts_of(s3_server, s3_bucket, "big") == (10 if mode == "multipart" else 1)
         assert open_store(f"s3://{s3_bucket}").get("big") == source.read_bytes()
+
+
+def test_parts_of_one_file_upload_in_parallel(
+    s3_server: S3Server, s3_bucket: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parts of one multipart upload are in flight together (up to ``max_concurrency``):
+    each part waits at a barrier that only three parts sending at once can pass."""
+    import threading
+
+    import bams3.io._s3 as s3mod
+
+    data = payload(15 * MiB)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    barrier = threading.Barrier(3, timeout=30)
+    original = s3mod.S3Store._upload_part
+
+    def together(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        barrier.wait()  # BrokenBarrierError (the upload fails) unless three parts are sent at once
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(s3mod.S3Store, "_upload_part", together)
+    store = open_store(f"s3://{s3_bucket}")
+    store.put_file("par", source, part_size=5 * MiB, max_concurrency=3)
+    assert _parts_of(s3_server, s3_bucket, "par") == 3
+    assert store.get("par") == data
+
+
+def test_upload_byte_budget_bounds_parts_in_memory() -> None:
+    import threading
+
+    from bams3.io._s3 import _ByteBudget
+
+    budget = _ByteBudget(10)
+    order: list[str] = []
+    entered = threading.Event()
+
+    def second() -> None:
+        with budget.reserve(6):
+            order.append("second in")
+            entered.set()
+
+    with budget.reserve(6):
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        assert not entered.wait(0.3) and budget.used == 6  # 6 + 6 > 10: the second waits
+        order.append("first out")
+    waiting.join(10)
+    assert order == ["first out", "second in"] and budget.used == 0
+    with budget.reserve(25):  # larger than the whole budget: let through alone, never stuck
+        assert budget.used == 25
+    assert budget.used == 0

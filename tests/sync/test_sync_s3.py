@@ -197,3 +197,29 @@ def test_overlapping_roots_and_http_urls_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as info:
         run("https://example.org/x.bam?X-Amz-Signature=secret", tmp_path / "y")
     assert "secret" not in str(info.value)
+
+
+def test_upload_requests_per_object_and_objects_in_parallel(tmp_path: Path, s3_server: Any, s3_bucket: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small file costs one PUT (its ETag proves the bytes: no HEAD after it), and ``jobs``
+    objects are uploaded at once: each PUT waits at a barrier only three uploads at once can pass."""
+    import threading
+
+    import bams3.io._s3 as s3mod
+
+    files = {f"f{i}.json": random_bytes(2000 + i, i) for i in range(6)}
+    expected = make_tree(tmp_path / "src", files)
+    barrier = threading.Barrier(3, timeout=30)
+    original = s3mod.S3Store._put_once
+
+    def together(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        barrier.wait()
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(s3mod.S3Store, "_put_once", together)
+    with IO_STATS.scope() as scope:
+        report = run(tmp_path / "src", f"s3://{s3_bucket}/par", jobs=3)
+    assert report.count("copied") == len(files)
+    assert s3_hashes(s3_server.client(), s3_bucket, "par") == expected
+    assert scope.counts("s3", "put").requests == len(files)
+    assert scope.counts("s3", "stat").requests == 0
