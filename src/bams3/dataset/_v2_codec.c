@@ -2006,10 +2006,283 @@ done:
     return out;
 }
 
+/* aux_decode(payload, n) -> (aux bytes of every record, lengths int64[n] as bytes): the inverse of
+ * aux_encode for any payload docs/FORMAT.md section 4.3.3 allows (layouts in any order, zeros anywhere
+ * in a layout row); ValueError for a payload that does not describe n records' aux data */
+
+static inline uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24); }
+
+typedef struct {
+    uint32_t key;
+    int is_int;
+    const uint8_t *types, *values; /* int keys: types[count], values shuffled i8[count] */
+    size_t count, len, cursor, off;
+} aux_col;
+
+static int aux_grow(uint8_t **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 1 << 16;
+    while (c < need)
+        c *= 2;
+    uint8_t *g = realloc(*buf, c);
+    if (g == NULL)
+        return -1;
+    *buf = g;
+    *cap = c;
+    return 0;
+}
+
+static PyObject *aux_decode(PyObject *self, PyObject *args)
+{
+    PyObject *o_payload;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "On", &o_payload, &n))
+        return NULL;
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "aux stream: negative record count");
+        return NULL;
+    }
+    Py_buffer pb;
+    if (get_buffer(o_payload, &pb, 0, 1, "payload") < 0)
+        return NULL;
+    const uint8_t *p = pb.buf;
+    size_t size = (size_t)pb.len;
+    PyObject *result = NULL, *lens_obj = NULL, *aux_obj = NULL;
+    aux_col *cols = NULL;
+    const uint8_t **col = NULL;
+    size_t *clen = NULL;
+    uint8_t *buf = NULL;
+    size_t cap = 0, used = 0;
+    const char *err = NULL;
+    if (size < 4) {
+        err = "aux stream too short";
+        goto done;
+    }
+    uint32_t k = get32(p);
+    if (k < 6 || (size - 4) / 4 < k) {
+        err = "aux stream too short";
+        goto done;
+    }
+    size_t off = 4 + 4 * (size_t)k;
+    col = malloc((size_t)k * sizeof(*col));
+    clen = malloc((size_t)k * sizeof(*clen));
+    if (col == NULL || clen == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (uint32_t c = 0; c < k; c++) {
+        clen[c] = get32(p + 4 + 4 * c);
+        if (clen[c] > size - off) {
+            err = "aux stream column lengths do not add up";
+            goto done;
+        }
+        col[c] = p + off;
+        off += clen[c];
+    }
+    if (off != size) {
+        err = "aux stream column lengths do not add up";
+        goto done;
+    }
+    if (clen[0] != 8) {
+        err = "aux layout table has no shape";
+        goto done;
+    }
+    uint64_t L = get32(col[0]), W = get32(col[0] + 4);
+    if (clen[1] != 4 * L * W) {
+        err = "aux layouts do not fit";
+        goto done;
+    }
+    if (clen[2] != 4 * (size_t)n) {
+        err = "aux layout index column does not fit the block";
+        goto done;
+    }
+    if (clen[3] < 4 || clen[3] != 4 + 4 * (size_t)get32(col[3])) {
+        err = "aux key list is damaged";
+        goto done;
+    }
+    uint32_t K = get32(col[3]);
+    if (k != 4 + 2 * (uint64_t)K + 2) {
+        err = "aux stream holds another number of columns";
+        goto done;
+    }
+    cols = calloc((size_t)K + 1, sizeof(aux_col));
+    if (cols == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (uint32_t j = 0; j < K; j++) {
+        aux_col *a = &cols[j];
+        a->key = get32(col[3] + 4 + 4 * j);
+        if (j > 0 && a->key <= cols[j - 1].key) {
+            err = "aux keys are not ascending";
+            goto done;
+        }
+        uint8_t t = (uint8_t)a->key;
+        a->is_int = t == 'i';
+        if (!a->is_int && t != 'A' && t != 'f' && t != 'Z' && t != 'H' && t != 'B') {
+            err = "aux key of unknown type";
+            goto done;
+        }
+        a->types = col[4 + 2 * j];
+        a->values = col[5 + 2 * j];
+        a->count = clen[4 + 2 * j];
+        a->len = clen[5 + 2 * j];
+        if (a->is_int ? a->len != 8 * a->count : a->count != 0) {
+            err = "aux integer column does not fit its layouts";
+            goto done;
+        }
+    }
+    const uint8_t *grid = col[1], *lo = col[2], *vlen = col[k - 2], *vbytes = col[k - 1];
+    size_t n_verb = 0, verb_total = 0;
+    for (Py_ssize_t r = 0; r < n; r++) {
+        uint32_t l = (uint32_t)lo[r] | ((uint32_t)lo[n + r] << 8) | ((uint32_t)lo[2 * n + r] << 16) | ((uint32_t)lo[3 * n + r] << 24);
+        if (l == 0xFFFFFFFFu)
+            n_verb++;
+        else if (l >= L) {
+            err = "aux layout index out of range";
+            goto done;
+        }
+    }
+    if (clen[k - 2] != 4 * n_verb) {
+        err = "verbatim aux data does not fit";
+        goto done;
+    }
+    for (size_t v = 0; v < n_verb; v++)
+        verb_total += (size_t)vlen[v] | ((size_t)vlen[n_verb + v] << 8) | ((size_t)vlen[2 * n_verb + v] << 16) | ((size_t)vlen[3 * n_verb + v] << 24);
+    if (verb_total != clen[k - 1]) {
+        err = "verbatim aux data does not fit";
+        goto done;
+    }
+    lens_obj = PyBytes_FromStringAndSize(NULL, n * 8);
+    if (lens_obj == NULL)
+        goto done;
+    int64_t *lens = (int64_t *)PyBytes_AS_STRING(lens_obj);
+    size_t vi = 0, voff = 0;
+    for (Py_ssize_t r = 0; r < n && err == NULL; r++) {
+        uint32_t l = (uint32_t)lo[r] | ((uint32_t)lo[n + r] << 8) | ((uint32_t)lo[2 * n + r] << 16) | ((uint32_t)lo[3 * n + r] << 24);
+        size_t start = used;
+        if (l == 0xFFFFFFFFu) {
+            size_t len = (size_t)vlen[vi] | ((size_t)vlen[n_verb + vi] << 8) | ((size_t)vlen[2 * n_verb + vi] << 16) | ((size_t)vlen[3 * n_verb + vi] << 24);
+            vi++;
+            if (aux_grow(&buf, &cap, used + len) < 0) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            memcpy(buf + used, vbytes + voff, len);
+            voff += len;
+            used += len;
+            lens[r] = (int64_t)len;
+            continue;
+        }
+        const uint8_t *row = grid + 4 * (size_t)l * W;
+        for (uint64_t f = 0; f < W; f++) {
+            uint32_t kp1 = get32(row + 4 * f);
+            if (kp1 == 0)
+                continue;
+            uint32_t key = kp1 - 1;
+            /* binary search the key */
+            size_t lo_i = 0, hi_i = K;
+            while (lo_i < hi_i) {
+                size_t mid = (lo_i + hi_i) / 2;
+                if (cols[mid].key < key)
+                    lo_i = mid + 1;
+                else
+                    hi_i = mid;
+            }
+            if (lo_i >= K || cols[lo_i].key != key) {
+                err = "aux layout names a key without a column";
+                break;
+            }
+            aux_col *a = &cols[lo_i];
+            uint8_t t = (uint8_t)key;
+            size_t vsize;
+            const uint8_t *src = NULL;
+            uint8_t ibuf[4];
+            if (a->is_int) {
+                if (a->cursor >= a->count) {
+                    err = "aux integer column does not fit its layouts";
+                    break;
+                }
+                size_t i = a->cursor++;
+                t = a->types[i];
+                uint64_t v = 0;
+                for (int b = 0; b < 8; b++)
+                    v |= (uint64_t)a->values[(size_t)b * a->count + i] << (8 * b);
+                vsize = (t == 'c' || t == 'C') ? 1 : (t == 's' || t == 'S') ? 2 : (t == 'i' || t == 'I') ? 4 : 0;
+                if (vsize == 0) {
+                    err = "aux integer of an unknown type";
+                    break;
+                }
+                for (size_t b = 0; b < vsize; b++)
+                    ibuf[b] = (uint8_t)(v >> (8 * b));
+                src = ibuf;
+            } else {
+                size_t left = a->len - a->off;
+                src = a->values + a->off;
+                if (t == 'A')
+                    vsize = 1;
+                else if (t == 'f')
+                    vsize = 4;
+                else if (t == 'Z' || t == 'H') {
+                    const uint8_t *nul = left ? memchr(src, 0, left) : NULL;
+                    vsize = nul ? (size_t)(nul - src) + 1 : (size_t)-1;
+                } else { /* B */
+                    size_t el = 0;
+                    if (left >= 5)
+                        el = (src[0] == 'c' || src[0] == 'C') ? 1 : (src[0] == 's' || src[0] == 'S') ? 2
+                           : (src[0] == 'i' || src[0] == 'I' || src[0] == 'f') ? 4 : 0;
+                    vsize = el ? 5 + el * (size_t)get32(src + 1) : (size_t)-1;
+                }
+                if (vsize == (size_t)-1 || vsize > left) {
+                    err = "aux values do not fit their column";
+                    break;
+                }
+                a->off += vsize;
+            }
+            if (aux_grow(&buf, &cap, used + 3 + vsize) < 0) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            buf[used] = (uint8_t)(key >> 8);
+            buf[used + 1] = (uint8_t)(key >> 16);
+            buf[used + 2] = t;
+            memcpy(buf + used + 3, src, vsize);
+            used += 3 + vsize;
+        }
+        lens[r] = (int64_t)(used - start);
+    }
+    if (err == NULL)
+        for (uint32_t j = 0; j < K; j++)
+            if ((cols[j].is_int && cols[j].cursor != cols[j].count) || (!cols[j].is_int && cols[j].off != cols[j].len)) {
+                err = "aux values do not fit their column";
+                break;
+            }
+    if (err != NULL)
+        goto done;
+    aux_obj = PyBytes_FromStringAndSize(buf ? (const char *)buf : "", (Py_ssize_t)used);
+    if (aux_obj == NULL)
+        goto done;
+    result = PyTuple_Pack(2, aux_obj, lens_obj);
+done:
+    if (err != NULL && !PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, err);
+    Py_XDECREF(aux_obj);
+    Py_XDECREF(lens_obj);
+    free(cols);
+    free(col);
+    free(clen);
+    free(buf);
+    PyBuffer_Release(&pb);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"gather", gather, METH_VARARGS, "gather(buffer, starts, lengths) -> bytes: the spans, concatenated."},
     {"scatter", scatter, METH_VARARGS, "scatter(dest, starts, source, lengths): copy consecutive pieces of source to dest spans."},
     {"name_ids", name_ids, METH_VARARGS, "name_ids(names, lengths) -> bytes: int64 id per record, equal for equal names."},
+    {"aux_decode", aux_decode, METH_VARARGS, "aux_decode(payload, n) -> (aux bytes, lengths int64 bytes)."},
     {"aux_encode", aux_encode, METH_VARARGS, "aux_encode(aux, lengths) -> bytes: the aux stream's content before zstd."},
     {"aux_parse", aux_parse, METH_VARARGS, "aux_parse(aux, lengths) -> (record, index, tag, type, start, size, bad)."},
     {"histogram", histogram, METH_VARARGS, "histogram(buffer) -> bytes: 256 uint64 counts of its byte values."},
