@@ -75,12 +75,12 @@ def _same_files(a: Path, b: Path):
     return check
 
 
-def _ensure_dataset(ctx: Context, bam_path: Path, out: Path, fmt: int) -> None:
-    """Convert once (untimed) when an earlier part did not leave a committed dataset at ``out``."""
-    if not (out / "_metadata.json").exists():
-        ctx.log(f"[bench]   converting once (format {fmt}) for the parts that read it")
-        subprocess.run([ctx.bams3, "convert", str(bam_path), str(out), "--format", str(fmt), "--overwrite",
-                        "--no-progress"], cwd=REPO_ROOT, check=True)
+def _fresh_dataset(ctx: Context, bam_path: Path, out: Path, fmt: int) -> None:
+    """Convert once, untimed, with the bams3 under test (a dataset left by an earlier run may have been
+    written by an older bams3): the datasets that parts e, a and b read."""
+    ctx.log(f"[bench]   converting once (format {fmt}) for the decode and S3 parts")
+    subprocess.run([ctx.bams3, "convert", str(bam_path), str(out), "--format", str(fmt), "--overwrite",
+                    "--no-progress"], cwd=REPO_ROOT, check=True)
 
 
 def _size(path: Path) -> int:
@@ -152,16 +152,17 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
                        (bams3, "convert", bam, str(out2), "--format", "2", "--overwrite", "--no-progress"), "bams3")
         cases.append(Case("convert, format 2 vs CRAM", anchor=anchor, candidates=(cand,),
                           check=_dataset_check(out2, records)))
+    # parts e, a and b read datasets made once here (untimed) by the bams3 under test
+    fresh = {1: scratch / "fresh-f1.bams3", 2: scratch / "fresh-f2.bams3"}
+    if any(p in args.parts for p in "eab"):
+        for fmt, where in fresh.items():
+            _fresh_dataset(ctx, bam_path, where, fmt)
     if "e" in args.parts:
-        # the datasets are made untimed here when parts c/d did not run; when they do run, they run
-        # first (cases are measured in order) and the conversions below find their outputs
-        v1, v2 = rel_scratch / "convert-w1.bams3", rel_scratch / "convert-f2.bams3"
         decode_cmds = []
-        for fmt, src in ((1, v1), (2, v2)):
+        for fmt, src in fresh.items():
             out = rel_scratch / f"to-bam-f{fmt}.bam"
             decode_cmds.append((Command(f"bams3 to-bam (format {fmt})",
-                                        (bams3, "to-bam", str(src), str(out), "--level", "1"), "bams3",
-                                        prepare=lambda f=fmt, d=src: _ensure_dataset(ctx, bam_path, REPO_ROOT / d, f)),
+                                        (bams3, "to-bam", ctx.rel(src), str(out), "--level", "1"), "bams3"),
                                 out))
         (a1, o1), (a2, o2) = decode_cmds
         cases.append(Case("full decode, format 2 vs format 1", anchor=a1, candidates=(a2,), check=_same_files(o1, o2)))
@@ -176,11 +177,7 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
                 from s3server import TEST_CREDENTIALS, S3Server  # type: ignore[import-not-found]
             except ImportError as exc:
                 raise BenchUnavailable(f"tests/helpers not importable: {exc}") from exc
-            # the datasets to upload: made here once if parts c/d did not run first
-            src = scratch / "convert-w1.bams3"
-            src2 = scratch / "convert-f2.bams3"
-            _ensure_dataset(ctx, bam_path, src, 1)
-            _ensure_dataset(ctx, bam_path, src2, 2)
+            src, src2 = fresh[1], fresh[2]
             server = S3Server.start()
             proxy = FaultProxy(server.endpoint_url).start()
             client = server.client()
