@@ -128,8 +128,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     run_group.add_argument("-j", "--jobs", type=int, metavar="N",
                            help=f"objects transferred at once (default: {SyncOptions().jobs})")
     run_group.add_argument("--part-size", metavar="SIZE",
-                           help="(sync, plan) multipart part size for uploads, e.g. 64M (default: grows with "
-                                "the object from 8 MiB; S3 allows 5 MiB to 5 GiB)")
+                           help="(sync, plan) multipart part size for uploads, e.g. 64M (default: files up to "
+                                "128 MiB go up in one PUT, larger ones in parts that grow with the object from "
+                                "8 MiB; S3 allows 5 MiB to 5 GiB). Parts are read from disk by the sending "
+                                "threads; $BAMS3_UPLOAD_BUFFER_MB (default 256) caps what a process holds")
     run_group.add_argument("-n", "--dry-run", action="store_true", help="print what would be done; change nothing")
     run_group.add_argument("--allow-partial-failure", action="store_true",
                            help="try every object and report the failures, instead of stopping at the first")
