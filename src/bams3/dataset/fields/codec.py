@@ -8,7 +8,7 @@ own (docs/FORMAT.md section 4.3):
 core      positions (delta-coded), alignment spans (end - pos), flags: what counts need
 fields    MAPQ, bin, read lengths, CIGARs, mate fields and name links (modelled, mates.py)
 names     the names that no earlier record of the block carries
-seq       bases, one 4-bit code per byte (sequence.py)
+seq       bases against the block's running consensus (revision 2; revision 1: one code per byte)
 qual      qualities, context-model range coding (quality.py)
 aux       tags grouped by tag and type (aux.py)
 ========  ==============================================================================

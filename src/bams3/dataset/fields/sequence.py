@@ -1,4 +1,9 @@
-"""Sequence stream: one byte per base (the BAM 4-bit code), so that overlapping reads repeat byte-aligned.
+"""Sequence stream. Revision 2 of the codec (the default) codes each base against the running consensus
+of the block's earlier reads at its reference position (C: ``_v2_codec.seq_encode``, docs/FORMAT.md
+section 4.3.1): on the realistic BAM 16.9 MB for 445 M bases, where revision 1 (below) needs 31.6 MB
+and CRAM 3.1 without a reference 23.1 MB.
+
+Revision 1: one byte per base (the BAM 4-bit code), so that overlapping reads repeat byte-aligned.
 
 BAM packs two bases per byte. Two reads that overlap share their bases, but in packed form only when
 they start an even number of bases apart; unpacked to one code per byte every overlap is a match an
