@@ -712,12 +712,23 @@ static int qual_decode2(const qmodel *q, const int64_t *lens, const uint8_t *sel
 #define RC_BYTE() (pos < size ? in[pos++] : (overrun++, 0))
     for (int i = 0; i < 5; i++)
         code = (code << 8) | RC_BYTE();
+    /* the symbol: the number of k in 1..a-1 with cum[k] <= t = min(code / r, total - 1), which for
+     * small alphabets is found without the division as the k with r * cum[k] <= code (the same
+     * symbol: cum[k] <= floor(code / r) exactly when r * cum[k] <= code; cum[a] = total > t) */
 #define RC_DECODE(cum_, a_, width_, sym_)                                                             \
     do {                                                                                              \
-        uint32_t r_ = range / (cum_)[a_], t_ = code / r_;                                             \
-        if (t_ >= (cum_)[a_])                                                                         \
-            t_ = (uint32_t)(cum_)[a_] - 1;                                                            \
-        sym_ = cdf_find(cum_, width_, a_, t_);                                                        \
+        uint32_t r_ = range / (cum_)[a_];                                                             \
+        if ((a_) <= 16) {                                                                             \
+            uint32_t s_ = 0;                                                                          \
+            for (uint32_t k_ = 1; k_ < (a_); k_++)                                                    \
+                s_ += (uint64_t)r_ * (cum_)[k_] <= code;                                              \
+            sym_ = s_;                                                                                \
+        } else {                                                                                      \
+            uint32_t t_ = code / r_;                                                                  \
+            if (t_ >= (cum_)[a_])                                                                     \
+                t_ = (uint32_t)(cum_)[a_] - 1;                                                        \
+            sym_ = cdf_find(cum_, width_, a_, t_);                                                    \
+        }                                                                                             \
         code -= r_ * (cum_)[sym_];                                                                    \
         range = r_ * (uint32_t)((cum_)[(sym_) + 1] - (cum_)[sym_]);                                   \
         while (range < RC_TOP) {                                                                      \
