@@ -35,6 +35,12 @@ down() {
         stop_pidfile /run/munge/munged.pid
         rm -f "$STATE_DIR/started-munged"
     fi
+    # Our slurm.conf names a controller that is gone now: Slurm's client tools would wait ~9 s for it
+    # on every call, and the Snakemake Slurm executor plugin calls `scontrol show config` whenever
+    # Snakemake starts (any executor). Without the file they fail at once. `up` writes it again.
+    if head -1 "$CONF_DIR/slurm.conf" 2>/dev/null | grep -q "Written by bams3 tools/slurm-up.sh"; then
+        rm -f "$CONF_DIR/slurm.conf"
+    fi
     rm -f "$MARK"
     log "stopped"
 }
