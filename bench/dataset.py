@@ -30,9 +30,10 @@ import time
 from pathlib import Path
 
 from .context import Context
+from .counting import counted_run
 from .machine import REPO_ROOT
 from .report import BenchResult
-from .runner import BenchFailure, BenchUnavailable, Case, Command, child_env
+from .runner import BenchUnavailable, Case, Command
 
 NAME = "dataset"
 TITLE = "dataset: BAMS3 conversion, size, and region queries over S3"
@@ -87,27 +88,6 @@ def _size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def _counted(cmd: Command, proxy, cwd: Path) -> dict:
-    """Run ``cmd`` once with the proxy's counters reset; requests, bytes, wall time."""
-    proxy.reset()
-    t = time.perf_counter()
-    done = subprocess.run(cmd.argv, cwd=cwd, env=child_env(cmd), capture_output=True)
-    wall = time.perf_counter() - t
-    time.sleep(0.2)  # let the proxy finish accounting aborted transfers
-    if done.returncode != 0:
-        raise BenchFailure(f"`{cmd.shell()}` exited {done.returncode}: {done.stderr.decode(errors='replace')[-500:]}")
-    return {"requests": proxy.count(), "bytes": proxy.bytes_delivered(), "wall_s": round(wall, 3),
-            "requests_by": _by_kind(proxy)}
-
-
-def _by_kind(proxy) -> dict:
-    out: dict[str, int] = {}
-    for r in proxy.records:
-        key = f"{r.method} {'range' if getattr(r, 'range', None) else ''}".strip()
-        out[key] = out.get(key, 0) + 1
-    return out
 
 
 def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
@@ -239,7 +219,7 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
                 cmd = Command(timed.label, timed.argv, timed.tool, timed.threads,
                               {k: via_proxy.get(k, v) for k, v in timed.env.items()})
                 for _ in range(2 if cmd.tool == "bams3" else 1):  # bams3: 2nd run has its bytecode warm
-                    row = _counted(cmd, proxy, REPO_ROOT)
+                    row = counted_run(cmd, proxy).row()
                 row.update(what=what, label=cmd.label, command=cmd.shell())
                 for prefix, size in metadata_bytes.items():
                     if cmd.tool == "bams3" and f"/{prefix}" in " ".join(cmd.argv) and "stats" not in cmd.argv:
@@ -271,11 +251,11 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
     if query_counts:
         lines = ["S3 requests and bytes delivered through the counting proxy (one counted run per command, "
                  "besides the timed runs, which go to moto directly; for bams3 the second of two runs). "
-                 "**MB is the size of the response bodies the proxy relayed**: the proxy reads each response "
-                 "whole before sending it, so htslib's two unranged GETs of the whole BAM and its open-ended "
-                 "ranged GET, which htslib aborts once it has what it needs, are counted in full (about 2.7x "
-                 "the BAM); what htslib actually reads is far less but not measured here. bams3 asks for exact "
-                 "ranges, so its MB is what it reads. `requests_by` in the JSON splits requests by method:", "",
+                 "**MB is what the proxy handed to the client's socket**: it streams each answer, so htslib's "
+                 "unranged GETs of the whole BAM, which it closes once it has the header, are charged what was "
+                 "sent before the close (what htslib read, plus up to a few hundred KB of socket buffers), not "
+                 "the whole object. bams3 asks for exact ranges, so its MB is what it reads. `by_kind` in the "
+                 "JSON splits requests by method and ranged/whole:", "",
                  "| query | command | requests | MB delivered | wall s |", "|---|---|---:|---:|---:|"]
         lines += [f"| {r['what']} | `{r['label']}` | {r['requests']} | {r['bytes'] / 1e6:.3f} | {r['wall_s']:.2f} |"
                   for r in query_counts]
