@@ -420,7 +420,7 @@ def _annotate(result: BenchResult, total: int, warm_counted: list[dict[str, Any]
         "it into the run directory. Loopback means no network latency and a Python S3 server sharing the "
         "two cores with the client, so this measures client overhead and how well each tool overlaps "
         "transfers, not what a real network gives; with real latency, parallel downloads gain more. "
-        "The `s3://` rows go through boto3 (imported and set up in every run); presigned rows through "
+        "The `s3://` rows go through botocore (imported and set up in every run); presigned rows through "
         "bams3's plain HTTP client.",
         "Every output is checked after every run: the SHA-256 of each staged file (bams3: the files its "
         "response resolves `inputs` to; curl/rclone: their output directory) must equal the source object's.",
