@@ -1,4 +1,8 @@
-"""The ``stage_data`` checkpoint in a real Snakemake run, and a downstream rule using its paths."""
+"""The workflow's ``stage_data`` checkpoint in a real Snakemake run, and a downstream rule using its paths.
+
+The Snakefile of these tests is the real workflow plus one rule of a user's: what a user adds to use
+staged files.
+"""
 from __future__ import annotations
 
 import json
@@ -10,18 +14,16 @@ from pathlib import Path
 import yaml
 
 from tests.helpers.httpserver import SignedFileServer
+from tests.helpers.s3server import S3Server
 
-RULES = Path(__file__).resolve().parents[2] / "workflow" / "rules" / "stage.smk"
+WORKFLOW = Path(__file__).resolve().parents[2] / "workflow" / "Snakefile"
+TARGET = "results/use/reference.txt"
+#: the other sections stay quiet: this run only stages
+QUIET = {"bam_urls": ["unused.bam"], "chunks": {"activate": False}, "dataset": {"activate": False}}
 
 SNAKEFILE = f"""
-OUT = "results"  # common.smk's output root
+include: "{WORKFLOW}"
 
-
-include: "{RULES}"
-
-rule all:
-    input:
-        "results/use/reference.txt",
 
 rule use_reference:
     input:
@@ -38,20 +40,23 @@ rule use_reference:
 
 def snakemake(workdir: Path, config: dict[str, object]) -> subprocess.CompletedProcess[str]:
     (workdir / "Snakefile").write_text(SNAKEFILE)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    (workdir / "config.yaml").write_text(yaml.safe_dump({**QUIET, **config}))
     snakemake_bin = Path(sys.executable).with_name("snakemake")
     return subprocess.run(
-        [str(snakemake_bin), "--snakefile", "Snakefile", "--configfile", "config.yaml", "--cores", "2", "--quiet"],
+        [str(snakemake_bin), TARGET, "--snakefile", "Snakefile", "--configfile", "config.yaml", "--cores", "2",
+         "--workflow-profile", "none", "--quiet", "all"],
         cwd=workdir, capture_output=True, text=True, env=dict(os.environ), timeout=300,
     )
 
 
-def test_checkpoint_stages_and_downstream_reads_paths(http_server: SignedFileServer, tmp_path: Path) -> None:
-    http_server.write("hg38.fasta", b">chr1\nACGTACGT\n")
-    signed = http_server.signed_url("hg38.fasta")
+def test_checkpoint_stages_and_downstream_reads_paths(http_server: SignedFileServer, s3_server: S3Server,
+                                                      s3_bucket: str, tmp_path: Path) -> None:
+    s3_server.client().put_object(Bucket=s3_bucket, Key="ref/hg38.fasta", Body=b">chr1\nACGTACGT\n")
+    http_server.write("sample.sam", b"@HD\tVN:1.6\n")
+    signed = http_server.signed_url("sample.sam")
     secret = signed.split("Signature=")[1]
-    request = {"params": {"reference_file": "hg38.fasta", "threads": 2},
-               "data_manifest": {"hg38.fasta": signed}}
+    request = {"params": {"reference_file": "hg38.fasta", "input_file": "sample.sam", "threads": 2},
+               "data_manifest": {"hg38.fasta": f"s3://{s3_bucket}/ref/hg38.fasta", "sample.sam": signed}}
     (tmp_path / "request.json").write_text(json.dumps(request))
     done = snakemake(tmp_path, {"stage": {"request": "request.json", "jobs": 2,
                                           "cache_dir": str(tmp_path / "cache")}})
@@ -61,9 +66,11 @@ def test_checkpoint_stages_and_downstream_reads_paths(http_server: SignedFileSer
     reference = Path(staged["result"]["plugin_params"]["reference_file"])
     assert reference == (tmp_path / "results/stage/files/hg38.fasta").resolve()
     assert reference.read_bytes() == b">chr1\nACGTACGT\n"  # the workflow keeps its staged directory
+    assert Path(staged["result"]["plugin_params"]["input_file"]).read_bytes() == b"@HD\tVN:1.6\n"
+    assert staged["result"]["plugin_params"]["threads"] == 2
     assert (tmp_path / "results/use/reference.txt").read_text() == ">chr1"
     log = (tmp_path / "logs/stage/stage_data.log").read_text()
-    assert "staged 1 of 1 files" in log
+    assert "staged 2 of 2 files" in log
     for text in (log, done.stdout, done.stderr, json.dumps(staged)):
         assert secret not in text
 

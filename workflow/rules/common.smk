@@ -178,6 +178,30 @@ def get_dataset_outputs(sample):
     return [f"{OUT}/datasets/{sample}.receipt.json"]
 
 
+# --- data staging (rules/stage.smk) ----------------------------------------------------
+
+STAGE_DIR = f"{OUT}/stage"
+
+
+def get_stage_setting(name, default):
+    return lookup(dpath=f"stage/{name}", within=config, default=default)
+
+
+def get_staged_params(wildcards=None):
+    """The resolved parameters, read from staged.json once the stage_data checkpoint has run."""
+    with open(checkpoints.stage_data.get().output.staged) as handle:
+        return json.load(handle)["result"]["plugin_params"]
+
+
+def get_staged_path(param):
+    """An input function: the local path the top-level parameter ``param`` resolved to."""
+
+    def inner(wildcards):
+        return get_staged_params(wildcards)[param]
+
+    return inner
+
+
 # --- cohort queries (rules/cohort.smk) -------------------------------------------------
 
 #: defaults of the cohort keys, as in workflow/schemas/config.schema.yaml (tests/cohort/test_schema.py checks)

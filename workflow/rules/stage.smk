@@ -20,29 +20,8 @@
 # function: stage_data is a checkpoint, so that is evaluated after staging has run.
 # The staged files must be local: tools open them as files (keep STAGE_DIR off remote storage).
 
-
-STAGE_DIR = f"{OUT}/stage"
-
-
-def get_stage_setting(name, default):
-    return lookup(dpath=f"stage/{name}", within=config, default=default)
-
-
-def get_staged_params(wildcards=None):
-    """The resolved parameters, read from staged.json once the stage_data checkpoint has run."""
-    import json
-
-    with open(checkpoints.stage_data.get().output.staged) as handle:
-        return json.load(handle)["result"]["plugin_params"]
-
-
-def get_staged_path(param):
-    """An input function: the local path the top-level parameter ``param`` resolved to."""
-
-    def inner(wildcards):
-        return get_staged_params(wildcards)[param]
-
-    return inner
+# Settings, paths and input functions: rules/common.smk, section "data staging" (snakemake --lint
+# wants functions apart from rules).
 
 
 checkpoint stage_data:
