@@ -24,7 +24,7 @@ system-packages:
 	@bash tools/ensure-debian-packages.sh $(DEB_BUILD)
 
 $(STAMP): pyproject.toml setup.py $(wildcard src/bams3/*/*.c src/bams3/*/*.h) | system-packages $(VENV)/bin/python
-	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet --upgrade pip 'setuptools>=77'
 	$(PIP) install --quiet -e '.[test]'
 	@touch $@
 

@@ -58,7 +58,7 @@ def _workflow_case(ctx: Context, args: argparse.Namespace, anchor: Command, bam:
         (str(snakemake) if snakemake.exists() else "snakemake", f"results/chunks/{sample}/summary.json",
          "--snakefile", "workflow/Snakefile", "--directory", ctx.rel(workdir), "--configfile", ctx.rel(config),
          "--cores", str(cores), "--workflow-profile", "none", "--quiet", "all"),
-        "bams3", threads=cores,
+        "snakemake", threads=cores,
         prepare=lambda: shutil.rmtree(workdir, ignore_errors=True),
     )
     return Case(f"workflow, {cores} cores", anchor=anchor, candidates=(cmd,),
@@ -113,8 +113,8 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
         "With an index, `--workers N` runs N shards at once in processes (here the planner makes 2 shards "
         "of at most 2M reads / 256 MiB).",
         "CPU and peak RSS come from the rusage of the `bams3` process and the children it waits for: with "
-        "`--workers 2` the shard processes' CPU is not charged to it (0.3 s of CPU for a 3 s full pass), so "
-        "that row's CPU ratio understates the work; compare wall times there.",
+        "`--workers 2` the shard processes' CPU is not charged to it (it plans and aggregates; the shards "
+        "do the inflating), so that row's CPU ratio understates the work; compare wall times there.",
     ]
     if args.workflow_cores:
         notes.append(

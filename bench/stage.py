@@ -321,7 +321,9 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
             rclone_dir = work / "out" / "rclone"
             rclone_env = {
                 "AWS_CA_BUNDLE": "",  # rclone's S3 client refuses a CA bundle with plain http
-                "RCLONE_CONFIG": "/dev/null",
+                # a file of its own, never /dev/null: rclone saves its config by writing a temporary file and
+                # renaming it over this path, which turned /dev/null into a regular file
+                "RCLONE_CONFIG": str(work / "rclone.conf"),
                 f"RCLONE_CONFIG_{RCLONE_REMOTE.upper()}_TYPE": "s3",
                 f"RCLONE_CONFIG_{RCLONE_REMOTE.upper()}_PROVIDER": "Other",
                 f"RCLONE_CONFIG_{RCLONE_REMOTE.upper()}_ENDPOINT": proxy.url,

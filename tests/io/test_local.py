@@ -223,3 +223,20 @@ def test_get_file_disk_errors_name_the_destination(tmp_path: Path) -> None:
     (tmp_path / "blocker").write_bytes(b"")
     with pytest.raises(LocalWriteError, match=r"blocker/obj: cannot write: "):
         source.get_file("obj", tmp_path / "blocker" / "obj")
+
+
+def test_writing_to_a_named_pipe_writes_into_it_instead_of_replacing_it(tmp_path: Path) -> None:
+    """``--report /dev/null``, ``json put /dev/stdout``: a rename would swap the device for a regular file."""
+    import stat
+    import threading
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    LocalStore(tmp_path).put("pipe", b"report\n")
+    reader.join(timeout=10)
+    assert received == [b"report\n"]
+    assert stat.S_ISFIFO(pipe.stat().st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]  # no temporary file left beside it

@@ -27,6 +27,7 @@ import contextlib
 import errno
 import io
 import os
+import stat
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -228,9 +229,15 @@ class _LocalWriter(ObjectWriter):
         self._final = store.path_of(key)
         self._temp = self._final.with_name(f"{TEMP_PREFIX}{self._final.name}.{uuid.uuid4().hex}{TEMP_SUFFIX}")
         url = store.key_url(key)
+        #: /dev/null, /dev/stdout, a named pipe: written into, never replaced by a rename (that would
+        #: swap the device or pipe for a regular file, for every later user of the path)
+        self._direct = mode != "create" and _is_special_file(self._final)
         with local_write_errors(url):
-            self._final.parent.mkdir(parents=True, exist_ok=True)
-            self._file: BinaryIO | None = open(self._temp, "xb")  # noqa: SIM115 - closed in commit/abort
+            if self._direct:
+                self._file: BinaryIO | None = open(self._final, "wb")  # noqa: SIM115 - closed in commit/abort
+            else:
+                self._final.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self._temp, "xb")  # noqa: SIM115 - closed in commit/abort
         super().__init__(url)  # last: a writer that failed to open has nothing to abort
 
     def _write(self, data: memoryview) -> None:
@@ -247,7 +254,9 @@ class _LocalWriter(ObjectWriter):
         file, self._file = self._file, None
         with local_write_errors(self.url):  # close flushes the last buffered bytes: it can fail too
             file.close()
-            if self._mode == "create":
+            if self._direct:
+                pass
+            elif self._mode == "create":
                 try:
                     os.link(self._temp, self._final)
                 except FileExistsError:
@@ -266,8 +275,18 @@ class _LocalWriter(ObjectWriter):
                 with contextlib.suppress(OSError):  # a close that cannot flush (disk full): the bytes go anyway
                     file.close()
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._temp)
+            if not self._direct:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._temp)
+
+
+def _is_special_file(path: Path) -> bool:
+    """Whether ``path`` exists and is neither a regular file nor a directory (a device, FIFO, socket)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 class _BoundedRaw(io.RawIOBase):
