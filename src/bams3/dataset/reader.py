@@ -287,8 +287,11 @@ class Dataset:
             out.append(raw)
         return out
 
-    def _positions(self, unit: _Unit, table: BlockTable) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(pos, end) of the records of a unit's blocks, from their core streams alone (version 2)."""
+    def _positions(self, unit: _Unit, table: FrameTable | BlockTable) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(pos, end, flag) of the records of a unit's frames: version 2 from the blocks' core streams
+        alone, version 1 by decoding the frames."""
+        if not isinstance(table, BlockTable):
+            return [(b.records["pos"], b.records["end"], b.records["flag"]) for b in self._decode(unit, table)]
         name = self.store.key_url(self.metadata.chunk_key(unit.chunk))
         out = []
         for (core, _), block in zip(self._fetch_blocks(unit, table, core_only=True), unit.frames.tolist()):
@@ -296,7 +299,7 @@ class Dataset:
                 where = FieldsCodec.decode_core(core, int(table.n_records[block]))
             except CorruptStream as exc:
                 raise IntegrityError(f"{name}: corrupt chunk block {block} ({exc})") from None
-            out.append((where.pos, where.end))
+            out.append((where.pos, where.end, where.flag))
         return out
 
     def _decode(self, unit: _Unit, table: FrameTable | BlockTable) -> list[RecordBatch]:
@@ -327,19 +330,7 @@ class Dataset:
         with htslib's rule ``(pos < end_of_region) & (end > start_of_region)``. Version 2 reads only
         the blocks' core streams; version 1 decodes the frames.
         """
-        table = self.footer(chunk)
-        unit = _Unit(chunk, np.asarray(frames, dtype=np.int64))
-        if isinstance(table, BlockTable):
-            name = self.store.key_url(self.metadata.chunk_key(chunk))
-            out = []
-            for (core, _), block in zip(self._fetch_blocks(unit, table, core_only=True), unit.frames.tolist()):
-                try:
-                    where = FieldsCodec.decode_core(core, int(table.n_records[block]))
-                except CorruptStream as exc:
-                    raise IntegrityError(f"{name}: corrupt chunk block {block} ({exc})") from None
-                out.append((where.pos, where.end, where.flag))
-            return out
-        return [(b.records["pos"], b.records["end"], b.records["flag"]) for b in self._decode(unit, table)]
+        return self._positions(_Unit(chunk, np.asarray(frames, dtype=np.int64)), self.footer(chunk))
 
     # ------------------------------------------------------------------ questions
 
@@ -363,15 +354,8 @@ class Dataset:
             units.extend((u, table) for u in self._units(chunk, frames[~whole], table))
 
         def count_unit(item: tuple[_Unit, FrameTable | BlockTable]) -> int:
-            unit, table = item
-            if isinstance(table, BlockTable):  # version 2: the core streams alone
-                return sum(int(np.count_nonzero((pos < plan.end) & (end > plan.beg)))
-                           for pos, end in self._positions(unit, table))
-            n = 0
-            for batch in self._decode(*item):
-                r = batch.records
-                n += int(np.count_nonzero((r["pos"] < plan.end) & (r["end"] > plan.beg)))
-            return n
+            return sum(int(np.count_nonzero((pos < plan.end) & (end > plan.beg)))
+                       for pos, end, _ in self._positions(*item))
 
         return total + sum(self._map(count_unit, units))
 
