@@ -59,7 +59,7 @@ from random import Random
 from typing import Any
 
 from .context import Context
-from .counting import counted_run
+from .counting import counted_run, loopback_s3_helpers
 from .machine import REPO_ROOT
 from .report import BenchResult
 from .runner import BenchFailure, BenchUnavailable, Case, Command, child_env
@@ -386,11 +386,7 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
     ctx.require_verb("cohort")
     if shutil.which("xargs") is None:
         raise BenchUnavailable("xargs (GNU findutils) is missing")
-    try:
-        from tests.helpers.faultproxy import FaultProxy
-        from tests.helpers.s3server import TEST_CREDENTIALS, S3Server
-    except ImportError as exc:
-        raise BenchUnavailable(f"tests/helpers not importable (run from the repository root): {exc}") from exc
+    FaultProxy, S3Server, TEST_CREDENTIALS = loopback_s3_helpers()
     from .latency import LatencyProxy
 
     sizes: list[int] = args.samples

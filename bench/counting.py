@@ -8,12 +8,13 @@ handed to it (htslib closes its unranged GETs early).
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from .machine import REPO_ROOT
-from .runner import BenchFailure, Command, child_env
+from .runner import BenchFailure, BenchUnavailable, Command, child_env
 
 #: after the command exits, how long the proxy may still be finishing the accounting of a
 #: transfer the client aborted (it notices the closed connection at its next write)
@@ -59,3 +60,16 @@ def counted_run(cmd: Command, proxy: Any) -> CountedRun:
         by_kind[kind] = by_kind.get(kind, 0) + 1
     return CountedRun(cmd.label, len(records), sum(r.bytes_delivered for r in records),
                       dict(sorted(by_method.items())), dict(sorted(by_kind.items())), round(wall, 3), done.stdout)
+
+
+def loopback_s3_helpers() -> tuple[Any, Any, dict[str, str]]:
+    """``(FaultProxy, S3Server, TEST_CREDENTIALS)`` from tests/helpers: the moto server and the
+    counting proxy the S3 benchmarks share with the test suite."""
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    try:
+        from tests.helpers.faultproxy import FaultProxy
+        from tests.helpers.s3server import TEST_CREDENTIALS, S3Server
+    except ImportError as exc:
+        raise BenchUnavailable(f"tests/helpers not importable: {exc}") from exc
+    return FaultProxy, S3Server, TEST_CREDENTIALS

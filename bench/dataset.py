@@ -25,15 +25,14 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from .context import Context
-from .counting import counted_run
+from .counting import counted_run, loopback_s3_helpers
 from .machine import REPO_ROOT
 from .report import BenchResult
-from .runner import BenchUnavailable, Case, Command
+from .runner import Case, Command
 
 NAME = "dataset"
 TITLE = "dataset: BAMS3 conversion, size, and region queries over S3"
@@ -151,12 +150,7 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
     query_counts: list[dict] = []
     try:
         if "a" in args.parts or "b" in args.parts:
-            sys.path.insert(0, str(REPO_ROOT / "tests" / "helpers"))
-            try:
-                from faultproxy import FaultProxy  # type: ignore[import-not-found]
-                from s3server import TEST_CREDENTIALS, S3Server  # type: ignore[import-not-found]
-            except ImportError as exc:
-                raise BenchUnavailable(f"tests/helpers not importable: {exc}") from exc
+            FaultProxy, S3Server, TEST_CREDENTIALS = loopback_s3_helpers()
             src, src2 = fresh[1], fresh[2]
             server = S3Server.start()
             proxy = FaultProxy(server.endpoint_url).start()

@@ -42,14 +42,13 @@ import random
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .context import Context
-from .counting import counted_run
+from .counting import counted_run, loopback_s3_helpers
 from .machine import REPO_ROOT
 from .report import BenchResult
 from .runner import BenchFailure, BenchUnavailable, Case, Command, Measured, child_env
@@ -186,8 +185,7 @@ def _presigned(endpoint: str, names: Sequence[str]) -> dict[str, str]:
     import boto3
     import botocore.config
 
-    from s3server import TEST_CREDENTIALS  # type: ignore[import-not-found]
-
+    _, _, TEST_CREDENTIALS = loopback_s3_helpers()
     client = boto3.session.Session().client(
         "s3", endpoint_url=endpoint, region_name=TEST_CREDENTIALS["AWS_DEFAULT_REGION"],
         aws_access_key_id=TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
@@ -241,12 +239,7 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
     for tool in ("curl", "rclone"):
         if shutil.which(tool) is None:
             raise BenchUnavailable(f"{tool} is missing: make bench installs it (DEB_BENCH in the Makefile)")
-    sys.path.insert(0, str(REPO_ROOT / "tests" / "helpers"))
-    try:
-        from faultproxy import FaultProxy  # type: ignore[import-not-found]
-        from s3server import TEST_CREDENTIALS, S3Server  # type: ignore[import-not-found]
-    except ImportError as exc:
-        raise BenchUnavailable(f"tests/helpers not importable: {exc}") from exc
+    FaultProxy, S3Server, TEST_CREDENTIALS = loopback_s3_helpers()
 
     size = int(args.file_mb * 1_000_000)
     total = size * args.files

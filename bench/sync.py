@@ -36,7 +36,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from .context import Context
-from .counting import counted_run
+from .counting import counted_run, loopback_s3_helpers
 from .machine import REPO_ROOT
 from .report import BenchResult
 from .runner import BenchFailure, BenchUnavailable, Case, Command, OutputCheck, child_env
@@ -313,12 +312,7 @@ def run(ctx: Context, args: argparse.Namespace) -> BenchResult:
         raise BenchUnavailable("--small-files and --large-files must be at least 1, --large-mb positive, "
                                "--jobs at least 2")
     rclone_version = subprocess.run([rclone, "version"], capture_output=True, text=True).stdout.split("\n")[0]
-    sys.path.insert(0, str(REPO_ROOT / "tests" / "helpers"))
-    try:
-        from faultproxy import FaultProxy  # type: ignore[import-not-found]
-        from s3server import TEST_CREDENTIALS, S3Server  # type: ignore[import-not-found]
-    except ImportError as exc:
-        raise BenchUnavailable(f"tests/helpers not importable: {exc}") from exc
+    FaultProxy, S3Server, TEST_CREDENTIALS = loopback_s3_helpers()
 
     scratch = ctx.scratch / NAME
     large_bytes = round(args.large_mb * 1e6)
