@@ -291,6 +291,25 @@ PyDoc_STRVAR(walk_doc,
 "written and the offset just after the last record walked (where the next one starts).\n"
 "Raises WalkError(message, offset) for a record that cannot be valid.");
 
+/* Argument checks shared by the entry points; on failure a ValueError names the function. */
+static int check_span(const char *fn, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t len)
+{
+    if (start < 0 || stop < start || stop > len) {
+        PyErr_Format(PyExc_ValueError, "%s: start/stop outside the data buffer", fn);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_max_block_size(const char *fn, long long max_block_size)
+{
+    if (max_block_size < FIXED_SIZE || max_block_size > INT32_MAX - 4) {
+        PyErr_Format(PyExc_ValueError, "%s: max_block_size outside 32..2^31-5", fn);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *walk(PyObject *self, PyObject *args)
 {
     Py_buffer data, out;
@@ -305,14 +324,8 @@ static PyObject *walk(PyObject *self, PyObject *args)
         return NULL;
     }
     PyObject *result = NULL;
-    if (start < 0 || stop < start || stop > data.len) {
-        PyErr_SetString(PyExc_ValueError, "walk: start/stop outside the data buffer");
-        goto done;
-    }
-    if (max_block_size < FIXED_SIZE || max_block_size > INT32_MAX - 4) {
-        PyErr_SetString(PyExc_ValueError, "walk: max_block_size outside 32..2^31-5");
-        goto done;
-    }
+    if (check_span("walk", start, stop, data.len) < 0) goto done;
+    if (check_max_block_size("walk", max_block_size) < 0) goto done;
     Py_ssize_t capacity = out.len / (Py_ssize_t)sizeof(record_fields);
     Py_ssize_t n = 0, next = start;
     walk_status status;
@@ -382,14 +395,8 @@ static PyObject *walk_blocks(PyObject *self, PyObject *args)
     int have_rows = 0;
     if (get_rows(out_obj, &out) < 0) goto done;
     have_rows = 1;
-    if (start < 0 || stop < start || stop > data.len) {
-        PyErr_SetString(PyExc_ValueError, "walk_blocks: start/stop outside the data buffer");
-        goto done;
-    }
-    if (max_block_size < FIXED_SIZE || max_block_size > INT32_MAX - 4) {
-        PyErr_SetString(PyExc_ValueError, "walk_blocks: max_block_size outside 32..2^31-5");
-        goto done;
-    }
+    if (check_span("walk_blocks", start, stop, data.len) < 0) goto done;
+    if (check_max_block_size("walk_blocks", max_block_size) < 0) goto done;
     Py_ssize_t n_blocks = starts.len / (Py_ssize_t)sizeof(int64_t);
     if (starts.len != coffsets.len || starts.len % (Py_ssize_t)sizeof(int64_t) != 0 || n_blocks == 0 ||
         ((uintptr_t)starts.buf % sizeof(int64_t)) != 0 || ((uintptr_t)coffsets.buf % sizeof(int64_t)) != 0 ||
@@ -441,14 +448,8 @@ static PyObject *count_flags(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*nnLLw*", &data, &start, &stop, &max_block_size, &n_references, &histogram))
         return NULL;
     PyObject *result = NULL;
-    if (start < 0 || stop < start || stop > data.len) {
-        PyErr_SetString(PyExc_ValueError, "count_flags: start/stop outside the data buffer");
-        goto done;
-    }
-    if (max_block_size < FIXED_SIZE || max_block_size > INT32_MAX - 4) {
-        PyErr_SetString(PyExc_ValueError, "count_flags: max_block_size outside 32..2^31-5");
-        goto done;
-    }
+    if (check_span("count_flags", start, stop, data.len) < 0) goto done;
+    if (check_max_block_size("count_flags", max_block_size) < 0) goto done;
     if (n_references < 0 || n_references > INT32_MAX) {
         PyErr_SetString(PyExc_ValueError, "count_flags: n_references outside 0..2^31-1");
         goto done;
@@ -594,10 +595,7 @@ static PyObject *scan_frames(PyObject *self, PyObject *args)
     (void)self;
     if (!PyArg_ParseTuple(args, "y*nnw*", &data, &start, &stop, &table)) return NULL;
     PyObject *result = NULL;
-    if (start < 0 || stop < start || stop > data.len) {
-        PyErr_SetString(PyExc_ValueError, "scan_frames: start/stop outside the data buffer");
-        goto done;
-    }
+    if (check_span("scan_frames", start, stop, data.len) < 0) goto done;
     if (table.len % (Py_ssize_t)(FRAME_COLUMNS * sizeof(int64_t)) != 0 || ((uintptr_t)table.buf % sizeof(int64_t)) != 0) {
         PyErr_SetString(PyExc_ValueError, "scan_frames: table must be an aligned int64 buffer of FRAME_COLUMNS columns");
         goto done;
@@ -687,10 +685,7 @@ static PyObject *inflate_frames(PyObject *self, PyObject *args)
     (void)self;
     if (!PyArg_ParseTuple(args, "y*nnw*n", &data, &start, &stop, &dest, &dest_pos)) return NULL;
     PyObject *result = NULL;
-    if (start < 0 || stop < start || stop > data.len) {
-        PyErr_SetString(PyExc_ValueError, "inflate_frames: start/stop outside the data buffer");
-        goto done;
-    }
+    if (check_span("inflate_frames", start, stop, data.len) < 0) goto done;
     if (dest_pos < 0 || dest_pos > dest.len) {
         PyErr_SetString(PyExc_ValueError, "inflate_frames: dest_pos outside the destination buffer");
         goto done;
